@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Boot the QEMU test guest: a Debian ARM kernel and an initramfs from
+# qemu/mkinitramfs.sh on QEMU's virt board.
+#
+# Usage: qemu/boot.sh ARCH INITRAMFS HOSTPORT [KERNEL_ARG...]
+#
+#   ARCH       arm64 (Cortex-A53) or armhf (Cortex-A7)
+#   INITRAMFS  a .cpio.gz from qemu/mkinitramfs.sh
+#   HOSTPORT   TCP port on 127.0.0.1 forwarded to port 443 of the guest
+#   KERNEL_ARG appended to the kernel command line, for example
+#              camcertd.date=2040-06-01T00:00:00
+#
+# The serial console is a QEMU "pipe" character device on two files, so the
+# host can read and write it while QEMU runs in the background:
+#   CONSOLE.out  everything the guest prints (a regular file: the console log)
+#   CONSOLE.in   a FIFO; each line written to it is a command for the guest's
+#                /init, for example: echo poweroff > CONSOLE.in
+# CONSOLE is $CAMCERTD_QEMU_CONSOLE, by default "console" in a new temporary
+# folder; the script prints both paths. QEMU opens both files read-write, so a
+# writer of CONSOLE.in never blocks while QEMU runs, and the guest never blocks on
+# a full pipe because CONSOLE.out is a regular file.
+#
+# The script replaces itself with QEMU (exec), so the PID of the script is the
+# PID of QEMU. QEMU exits with status 0 when the guest powers off, and also when
+# the guest kernel panics (panic=-1 reboots at once, and -no-reboot turns
+# the reboot into an exit).
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 arm64|armhf INITRAMFS HOSTPORT [KERNEL_ARG...]" >&2
+    exit 2
+}
+
+[ $# -ge 3 ] || usage
+arch=$1
+initramfs=$2
+hostport=$3
+shift 3
+
+cache=${CAMCERTD_QEMU_CACHE:-$HOME/.cache/camcertd-qemu}/$arch
+case "$arch" in
+    arm64)
+        qemu=(qemu-system-aarch64 -M virt -cpu cortex-a53)
+        ;;
+    armhf)
+        # Debian's armmp kernel has no LPAE, so every device must sit below
+        # 4 GiB; highmem=off keeps the virt board's PCIe windows there.
+        qemu=(qemu-system-arm -M virt,highmem=off -cpu cortex-a7)
+        ;;
+    *) usage ;;
+esac
+
+if [ ! -f "$cache/vmlinuz" ]; then
+    echo "boot.sh: kernel not found: $cache/vmlinuz (run qemu/fetch.sh $arch)" >&2
+    exit 1
+fi
+if [ ! -f "$initramfs" ]; then
+    echo "boot.sh: initramfs not found: $initramfs" >&2
+    exit 1
+fi
+case "$hostport" in
+    '' | *[!0-9]*)
+        echo "boot.sh: invalid HOSTPORT: $hostport" >&2
+        exit 2
+        ;;
+esac
+
+console=${CAMCERTD_QEMU_CONSOLE:-$(mktemp -d)/console}
+rm -f "$console.in" "$console.out"
+mkfifo "$console.in"
+: >"$console.out"
+echo "boot.sh: console log $console.out, console input $console.in" >&2
+
+# panic=-1: a kernel panic (also PID 1 exiting) reboots at once, which
+# -no-reboot turns into a QEMU exit instead of a hang.
+append="console=ttyAMA0 panic=-1 $*"
+
+# Networking: user mode (slirp) with restrict=on, so the guest reaches nothing
+# outside QEMU. The only way in is the forward from 127.0.0.1:HOSTPORT to
+# port 443 of the guest address that QEMU's DHCP server hands out first
+# (10.0.2.15). The virtio devices use the MMIO transport, which the board
+# provides without PCI enumeration.
+exec "${qemu[@]}" \
+    -m 512 \
+    -nographic \
+    -monitor none \
+    -no-reboot \
+    -kernel "$cache/vmlinuz" \
+    -initrd "$initramfs" \
+    -append "$append" \
+    -chardev "pipe,id=console,path=$console" \
+    -serial chardev:console \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$hostport-:443" \
+    -device virtio-net-device,netdev=n0 \
+    -device virtio-rng-device

@@ -1,0 +1,280 @@
+//! Settings read from a TOML file, with a documented default for every key.
+//!
+//! With no file, [`Config::default`] is the development setup: HTTPS on
+//! 127.0.0.1:8443, state in `./camcertd-state`, loopback in the certificate.
+//! Board profiles ship a file that sets the listen address, flash paths and
+//! key type for the camera.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::pki::KeyType;
+
+/// Errors from reading or checking the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}; check the path given to --config")]
+    Read {
+        /// The file that was requested.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or holds an unknown key or a wrong type.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file that was read.
+        path: PathBuf,
+        /// What the TOML parser rejected, with line and column.
+        message: String,
+    },
+    /// A value parsed but is outside its allowed range.
+    #[error("invalid config value {key} = {value}: {hint}")]
+    Value {
+        /// The dotted key, such as `certificate.default_validity_days`.
+        key: &'static str,
+        /// The rejected value as written.
+        value: String,
+        /// The allowed range or form.
+        hint: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Listener and connection limits.
+    pub server: ServerConfig,
+    /// Where state and the factory certificate live.
+    pub store: StoreConfig,
+    /// What a certificate issued on the camera contains.
+    pub certificate: CertificateConfig,
+    /// The administrator account that may change the certificate.
+    pub admin: AdminConfig,
+}
+
+/// Listener and connection limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port of the HTTPS listener. Default `127.0.0.1:8443`;
+    /// camera boards use `0.0.0.0:443`.
+    pub https_listen: SocketAddr,
+    /// Maximum number of connections served at once; further clients wait in
+    /// the kernel's accept queue. Default 64.
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake. Default 10.
+    pub handshake_timeout_secs: u64,
+    /// Seconds a client has to send the request headers. Default 10.
+    pub header_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            https_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            max_connections: 64,
+            handshake_timeout_secs: 10,
+            header_timeout_secs: 10,
+        }
+    }
+}
+
+/// Where state and the factory certificate live.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Writable directory for key and certificate generations (mode 0700).
+    /// Default `camcertd-state`, relative to the working directory.
+    pub state_dir: PathBuf,
+    /// Read-only directory holding the factory `key.pem`, `cert.pem` and an
+    /// optional `chain.pem`. `None` means the board has no factory pair.
+    pub factory_dir: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from("camcertd-state"),
+            factory_dir: None,
+        }
+    }
+}
+
+/// What a certificate issued on the camera contains.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// DNS name put in the subject and a DNS subjectAltName. `None` uses the
+    /// system hostname.
+    pub hostname: Option<String>,
+    /// Further DNS names for the subjectAltName, such as `camera.example.com`.
+    pub extra_names: Vec<String>,
+    /// Whether loopback addresses (127.0.0.1, ::1) go into the certificate.
+    /// Default `true`, which the loopback development setup needs; boards set
+    /// `false`.
+    pub include_loopback: bool,
+    /// Validity in days of a certificate issued without an explicit choice.
+    /// Default 397, inside the 398 days that browsers allow publicly trusted
+    /// certificates and well inside the 825 days Apple platforms accept.
+    pub default_validity_days: u32,
+    /// Key type of a key generated without an explicit choice. Default
+    /// `ecdsa-p256`.
+    pub default_key_type: KeyType,
+}
+
+impl Default for CertificateConfig {
+    fn default() -> Self {
+        Self {
+            hostname: None,
+            extra_names: Vec::new(),
+            include_loopback: true,
+            default_validity_days: 397,
+            default_key_type: KeyType::EcdsaP256,
+        }
+    }
+}
+
+/// The administrator account that may change the certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// User name for HTTP Basic authentication. Default `admin`.
+    pub user: String,
+    /// Password hash as printed by `camcertd hash-password`. `None` means the
+    /// hash kept in the state directory, created with a random password on
+    /// first start.
+    pub password_hash: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            user: "admin".to_owned(),
+            password_hash: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks value ranges that the types alone do not enforce.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::Value {
+                key: "server.max_connections",
+                value: "0".into(),
+                hint: "set at least 1".into(),
+            });
+        }
+        for (key, secs) in [
+            ("server.handshake_timeout_secs", self.server.handshake_timeout_secs),
+            ("server.header_timeout_secs", self.server.header_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                return Err(ConfigError::Value {
+                    key,
+                    value: secs.to_string(),
+                    hint: "choose 1 to 3600 seconds".into(),
+                });
+            }
+        }
+        if let Err(err) = crate::pki::check_validity_days(self.certificate.default_validity_days) {
+            return Err(ConfigError::Value {
+                key: "certificate.default_validity_days",
+                value: self.certificate.default_validity_days.to_string(),
+                hint: err.to_string(),
+            });
+        }
+        for name in self.certificate.hostname.iter().chain(&self.certificate.extra_names) {
+            if let Err(err) = crate::pki::check_dns_name(name) {
+                return Err(ConfigError::Value {
+                    key: "certificate.hostname or certificate.extra_names",
+                    value: name.clone(),
+                    hint: err.to_string(),
+                });
+            }
+        }
+        if self.admin.user.is_empty() || self.admin.user.contains(':') {
+            return Err(ConfigError::Value {
+                key: "admin.user",
+                value: self.admin.user.clone(),
+                hint: "use a non-empty name without ':'".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::parse("", Path::new("empty.toml")).unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let err = Config::parse("[server]\nhttps_lisen = \"0.0.0.0:443\"\n", Path::new("c.toml"))
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("https_lisen"), "{message}");
+        assert!(message.contains("c.toml"), "{message}");
+    }
+
+    #[test]
+    fn zero_validity_is_rejected_with_range() {
+        let err = Config::parse(
+            "[certificate]\ndefault_validity_days = 0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("default_validity_days = 0"), "{message}");
+        assert!(message.contains("1 to"), "{message}");
+    }
+
+    #[test]
+    fn board_values_parse() {
+        let text = r#"
+            [server]
+            https_listen = "0.0.0.0:443"
+            [store]
+            state_dir = "/data/camcertd"
+            factory_dir = "/factory/tls"
+            [certificate]
+            include_loopback = false
+            default_key_type = "rsa-2048"
+            extra_names = ["cam-0042.example.com"]
+        "#;
+        let config = Config::parse(text, Path::new("board.toml")).unwrap();
+        assert_eq!(config.server.https_listen.port(), 443);
+        assert_eq!(config.certificate.default_key_type, KeyType::Rsa2048);
+        assert_eq!(config.store.factory_dir, Some(PathBuf::from("/factory/tls")));
+    }
+}

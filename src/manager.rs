@@ -1,0 +1,385 @@
+//! The one owner of certificate state.
+//!
+//! [`Manager::run`] takes [`Command`]s one at a time and decides: it writes
+//! the store first, then swaps the TLS resolver, then publishes a new
+//! [`Status`] snapshot. A failure at any step leaves the previous pair serving
+//! and is returned to the caller. Everyone else reads snapshots through a
+//! [`ManagerHandle`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::CertificateConfig;
+use crate::netwatch;
+use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
+use crate::store::{Metadata, Origin, Source, Store, StoreError, Stored};
+use crate::tls::CertResolver;
+
+/// Errors from manager decisions.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// The request was invalid, such as a validity out of range.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// Writing the new pair to flash failed; the old pair is still served.
+    #[error("storing the new certificate failed, the previous one is still served: {0}")]
+    Store(#[from] StoreError),
+    /// Reading the host's addresses failed.
+    #[error("reading the camera's IP addresses failed: {0}")]
+    Addresses(std::io::Error),
+    /// Nothing usable was found on reload; the current pair stays.
+    #[error("no usable key and certificate pair found in {0}; the current one is still served")]
+    NothingToReload(String),
+    /// The manager task has stopped, so the service is shutting down.
+    #[error("the certificate manager has stopped")]
+    Stopped,
+}
+
+/// What the API, the command line and the page show about the served pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The leaf certificate's fields.
+    #[serde(flatten)]
+    pub info: CertificateInfo,
+    /// Where the certificate came from.
+    pub origin: Origin,
+    /// The store generation served; `None` for the factory pair or a pair that
+    /// could not be saved.
+    pub generation: Option<u64>,
+    /// When the pair was installed, RFC 3339.
+    pub installed: String,
+    /// Why it was installed.
+    pub reason: String,
+    /// Validity in days chosen at issuance, when issued on the camera.
+    pub validity_days: Option<u32>,
+}
+
+impl Status {
+    /// Builds the snapshot of a stored pair.
+    pub fn from_stored(stored: &Stored) -> Self {
+        Self {
+            info: stored.pair.info.clone(),
+            origin: stored.meta.origin,
+            generation: stored.source.generation(),
+            installed: stored.meta.installed.clone(),
+            reason: stored.meta.reason.clone(),
+            validity_days: stored.meta.validity_days,
+        }
+    }
+}
+
+/// Options for a new self-signed certificate; `None` takes the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfSignedOptions {
+    /// Days of validity; default: the last choice, else the configured default.
+    pub validity_days: Option<u64>,
+    /// Key type for a new key; default: the current key's type.
+    pub key_type: Option<KeyType>,
+    /// Generate a new key even when the current one could be kept. A
+    /// `key_type` other than the current key's also makes a new key.
+    #[serde(default)]
+    pub new_key: bool,
+}
+
+type Reply = oneshot::Sender<Result<Arc<Status>, ManagerError>>;
+
+/// Requests to the manager.
+#[derive(Debug)]
+pub enum Command {
+    /// Issue and install a self-signed certificate.
+    CreateSelfSigned {
+        /// What to issue.
+        options: SelfSignedOptions,
+        /// Why, for the log and metadata, such as "admin request".
+        reason: String,
+        /// Receives the new status or the error.
+        reply: Reply,
+    },
+    /// Read the store again, as after SIGHUP or a command line change.
+    Reload {
+        /// Receives the new status or the error, if anyone waits.
+        reply: Option<Reply>,
+    },
+}
+
+/// A cheap, cloneable way to talk to the manager and read its snapshots.
+#[derive(Debug, Clone)]
+pub struct ManagerHandle {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Arc<Status>>,
+}
+
+impl ManagerHandle {
+    /// The latest status snapshot.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.borrow().clone()
+    }
+
+    /// Issues and installs a self-signed certificate; waits for the result.
+    pub async fn create_self_signed(
+        &self,
+        options: SelfSignedOptions,
+        reason: impl Into<String>,
+    ) -> Result<Arc<Status>, ManagerError> {
+        let (reply, result) = oneshot::channel();
+        let command = Command::CreateSelfSigned {
+            options,
+            reason: reason.into(),
+            reply,
+        };
+        self.commands.send(command).await.map_err(|_| ManagerError::Stopped)?;
+        result.await.map_err(|_| ManagerError::Stopped)?
+    }
+
+    /// Asks the manager to reread the store without waiting for the result.
+    pub fn request_reload(&self) {
+        if self.commands.try_send(Command::Reload { reply: None }).is_err() {
+            tracing::warn!("reload request dropped: the manager is busy or stopped");
+        }
+    }
+
+    /// Rereads the store and waits for the result.
+    pub async fn reload(&self) -> Result<Arc<Status>, ManagerError> {
+        let (reply, result) = oneshot::channel();
+        let command = Command::Reload { reply: Some(reply) };
+        self.commands.send(command).await.map_err(|_| ManagerError::Stopped)?;
+        result.await.map_err(|_| ManagerError::Stopped)?
+    }
+}
+
+/// Logs a certificate event with the fixed fields every such event carries.
+fn log_installed(stored: &Stored, event: &str) {
+    let info = &stored.pair.info;
+    tracing::info!(
+        serial = %info.serial,
+        sha256 = %info.sha256_fingerprint,
+        not_after = %info.not_after,
+        origin = stored.meta.origin.as_str(),
+        generation = ?stored.source.generation(),
+        reason = %stored.meta.reason,
+        "{event}"
+    );
+}
+
+/// Returns the camera's names for a new certificate: the configured hostname
+/// or the system one, and the configured extra names. A system hostname that
+/// is not a valid DNS name is left out with a warning.
+fn certificate_names(config: &CertificateConfig) -> (Option<String>, Vec<String>) {
+    let hostname = match &config.hostname {
+        Some(name) => Some(name.clone()),
+        None => match nix::unistd::gethostname().map(|name| name.to_string_lossy().into_owned()) {
+            Ok(name) if pki::check_dns_name(&name).is_ok() => Some(name),
+            Ok(name) => {
+                tracing::warn!(hostname = %name, "system hostname is not a valid DNS name; left out of the certificate");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the system hostname; left out of the certificate");
+                None
+            }
+        },
+    };
+    (hostname, config.extra_names.clone())
+}
+
+/// Issues a self-signed certificate for the camera's current names and addresses.
+///
+/// Blocking: it may generate an RSA key. `current` supplies the key to keep
+/// and the validity chosen last time.
+pub fn issue(
+    config: &CertificateConfig,
+    current: Option<&Stored>,
+    options: &SelfSignedOptions,
+    reason: &str,
+) -> Result<(CheckedPair, Metadata), ManagerError> {
+    let validity_days = match options.validity_days {
+        Some(days) => pki::check_validity_days(days)?,
+        None => current
+            .and_then(|stored| stored.meta.validity_days)
+            .unwrap_or(config.default_validity_days),
+    };
+    let current_key_type = current.and_then(|stored| stored.pair.info.key_type.parse::<KeyType>().ok());
+    let key_type = options
+        .key_type
+        .or(current_key_type)
+        .unwrap_or(config.default_key_type);
+    let reusable = current.filter(|_| !options.new_key && current_key_type == Some(key_type));
+    let key = match reusable {
+        Some(stored) => rcgen::KeyPair::from_pem(&stored.pair.key_pem)
+            .map_err(|err| PkiError::BadKey(format!("current key cannot be reused: {err}")))?,
+        None => pki::generate_key(key_type)?,
+    };
+
+    let (hostname, extra_names) = certificate_names(config);
+    let addresses = netwatch::current_addresses(config.include_loopback).map_err(ManagerError::Addresses)?;
+    let request = SelfSignedRequest {
+        validity_days,
+        hostname,
+        extra_names,
+        addresses: addresses.to_vec(),
+    };
+    let pair = pki::self_signed(&request, &key, key_type)?;
+    Ok((pair, Metadata::now(Origin::SelfSigned, reason, Some(validity_days))))
+}
+
+/// Issues a self-signed certificate with [`issue`] and installs it as a new
+/// generation. Blocking. When the store write fails nothing changes.
+pub fn issue_and_install(
+    store: &Store,
+    config: &CertificateConfig,
+    current: Option<&Stored>,
+    options: &SelfSignedOptions,
+    reason: &str,
+) -> Result<Stored, ManagerError> {
+    let (pair, meta) = issue(config, current, options, reason)?;
+    let serving = current.and_then(|stored| stored.source.generation());
+    let number = store.install(&pair, &meta, serving)?;
+    Ok(Stored {
+        pair,
+        meta,
+        source: Source::Generation(number),
+    })
+}
+
+/// Finds the pair to serve at start, following the store's fallback order,
+/// and issues a fresh self-signed pair when nothing stored is usable.
+///
+/// If saving the fresh pair fails, it is served unsaved and the error
+/// logged, because a camera without HTTPS cannot be repaired from its page.
+pub fn startup(store: &Store, config: &CertificateConfig) -> Result<Stored, ManagerError> {
+    let (found, skipped) = store.load_startup();
+    for skip in &skipped {
+        tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
+    }
+    if let Some(stored) = found {
+        log_installed(&stored, "serving stored certificate");
+        return Ok(stored);
+    }
+
+    let reason = "first start: no usable stored pair";
+    let (pair, meta) = issue(config, None, &SelfSignedOptions::default(), reason)?;
+    let source = match store.install(&pair, &meta, None) {
+        Ok(number) => Source::Generation(number),
+        Err(error) => {
+            tracing::error!(%error, "cannot save the fresh certificate; serving it unsaved");
+            Source::Unsaved
+        }
+    };
+    let stored = Stored { pair, meta, source };
+    log_installed(&stored, "issued self-signed certificate");
+    Ok(stored)
+}
+
+/// The manager task's state.
+pub struct Manager {
+    store: Store,
+    config: CertificateConfig,
+    resolver: Arc<CertResolver>,
+    current: Stored,
+    status: watch::Sender<Arc<Status>>,
+    commands: mpsc::Receiver<Command>,
+}
+
+impl Manager {
+    /// Creates the manager around the pair found by [`startup`], with the
+    /// resolver that serves it and a handle for everyone else.
+    pub fn new(
+        store: Store,
+        config: CertificateConfig,
+        current: Stored,
+    ) -> (Self, Arc<CertResolver>, ManagerHandle) {
+        let resolver = Arc::new(CertResolver::new(current.pair.certified_key.clone()));
+        let (status_sender, status_receiver) = watch::channel(Arc::new(Status::from_stored(&current)));
+        // Commands are rare admin actions; a short queue is plenty.
+        let (command_sender, command_receiver) = mpsc::channel(8);
+        let manager = Self {
+            store,
+            config,
+            resolver: resolver.clone(),
+            current,
+            status: status_sender,
+            commands: command_receiver,
+        };
+        let handle = ManagerHandle {
+            commands: command_sender,
+            status: status_receiver,
+        };
+        (manager, resolver, handle)
+    }
+
+    /// Processes commands until every handle is dropped.
+    pub async fn run(mut self) {
+        tracing::info!("certificate manager started");
+        while let Some(command) = self.commands.recv().await {
+            match command {
+                Command::CreateSelfSigned { options, reason, reply } => {
+                    let result = self.create_self_signed(options, reason).await;
+                    if let Err(error) = &result {
+                        tracing::warn!(%error, "self-signed certificate not installed");
+                    }
+                    let _ = reply.send(result);
+                }
+                Command::Reload { reply } => {
+                    let result = self.reload().await;
+                    if let Err(error) = &result {
+                        tracing::warn!(%error, "reload failed");
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+        tracing::info!("certificate manager stopped");
+    }
+
+    async fn create_self_signed(
+        &mut self,
+        options: SelfSignedOptions,
+        reason: String,
+    ) -> Result<Arc<Status>, ManagerError> {
+        let store = self.store.clone();
+        let config = self.config.clone();
+        let current = self.current.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            issue_and_install(&store, &config, Some(&current), &options, &reason)
+        })
+        .await
+        .expect("issuance task does not panic")?;
+        log_installed(&stored, "installed self-signed certificate");
+        Ok(self.activate(stored))
+    }
+
+    async fn reload(&mut self) -> Result<Arc<Status>, ManagerError> {
+        let store = self.store.clone();
+        let (found, skipped) = tokio::task::spawn_blocking(move || store.load_startup())
+            .await
+            .expect("store read does not panic");
+        for skip in &skipped {
+            tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
+        }
+        let stored = found.ok_or_else(|| {
+            ManagerError::NothingToReload(self.store.state_dir().display().to_string())
+        })?;
+        if stored.pair.info.sha256_fingerprint == self.current.pair.info.sha256_fingerprint
+            && stored.source == self.current.source
+        {
+            tracing::info!("reload found no change");
+            return Ok(self.status.borrow().clone());
+        }
+        log_installed(&stored, "reloaded certificate from the store");
+        Ok(self.activate(stored))
+    }
+
+    /// Swaps the resolver to `stored` and publishes its status.
+    fn activate(&mut self, stored: Stored) -> Arc<Status> {
+        self.resolver.swap(stored.pair.certified_key.clone());
+        let status = Arc::new(Status::from_stored(&stored));
+        self.current = stored;
+        self.status.send_replace(status.clone());
+        status
+    }
+}
