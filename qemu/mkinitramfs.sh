@@ -13,14 +13,16 @@
 # compiler that it installs.
 #
 # What /init does, in order:
-#   1. mounts proc, sysfs, devtmpfs, devpts and tmpfs on /tmp and /run,
-#      and installs the busybox applet symlinks;
-#   2. sets the clock when the kernel command line has
+#   1. installs the busybox applet symlinks and mounts proc, sysfs,
+#      devtmpfs, devpts and tmpfs on /tmp and /run;
+#   2. loads the modules with insmod in dependency order, brings up lo and
+#      gets an address for eth0 with udhcpc (10.0.2.15 under QEMU user networking);
+#   3. sets the clock when the kernel command line has
 #      camcertd.date=YYYY-MM-DDTHH:MM:SS (UTC), because the guest clock
 #      otherwise starts at the host's time. The setter is qemu/settime.c,
-#      because armhf's busybox "date -s" rejects dates after 2038-01-19;
-#   3. loads the modules with insmod in dependency order, brings up lo and
-#      gets an address for eth0 with udhcpc (10.0.2.15 under QEMU user networking);
+#      because armhf's busybox "date -s" rejects dates after 2038-01-19.
+#      NOTE: on armhf past that date, busybox tools that stat() a file
+#      stamped after it fail with EOVERFLOW, and init scripts may trip on that;
 #   4. runs every executable /etc/init.d/S* with "start", in name order;
 #   5. prints "camcertd-qemu: init done" and reads commands from the serial console:
 #        poweroff  runs every /etc/init.d/S* with "stop" in reverse name
@@ -210,18 +212,6 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 hostname -F /etc/hostname
 
-# Kernel parameters with a dot are not passed to init, so read /proc/cmdline.
-for arg in $(cat /proc/cmdline); do
-    case "$arg" in
-        camcertd.date=*)
-            # settime checks that PID 1 is its parent, so no subshell here.
-            echo -n "camcertd-qemu: clock set to "
-            /sbin/camcertd-qemu-settime "${arg#camcertd.date=}" \
-                || log "ERROR: failed to set the clock to ${arg#camcertd.date=}"
-            ;;
-    esac
-done
-
 while read -r module; do
     insmod "/lib/modules/$KVER/$module.ko" || log "ERROR: insmod $module failed"
 done <"/lib/modules/$KVER/insmod.order"
@@ -239,6 +229,22 @@ if [ -e /sys/class/net/eth0 ]; then
 else
     log "ERROR: no eth0 after loading the network modules"
 fi
+
+# The clock is set after the network is up and before the services start.
+# On armhf, busybox has a 32-bit time_t and stat() fails with EOVERFLOW on
+# every file stamped after 2038-01-19, which includes the sysfs entries of
+# devices probed after a jump past that date; the eth0 check above would fail.
+# Kernel parameters with a dot are not passed to init, so read /proc/cmdline.
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+        camcertd.date=*)
+            # settime checks that PID 1 is its parent, so no subshell here.
+            echo -n "camcertd-qemu: clock set to "
+            /sbin/camcertd-qemu-settime "${arg#camcertd.date=}" \
+                || log "ERROR: failed to set the clock to ${arg#camcertd.date=}"
+            ;;
+    esac
+done
 
 for script in /etc/init.d/S*; do
     [ -x "$script" ] || continue

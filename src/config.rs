@@ -190,8 +190,14 @@ impl Config {
             });
         }
         for (key, secs) in [
-            ("server.handshake_timeout_secs", self.server.handshake_timeout_secs),
-            ("server.header_timeout_secs", self.server.header_timeout_secs),
+            (
+                "server.handshake_timeout_secs",
+                self.server.handshake_timeout_secs,
+            ),
+            (
+                "server.header_timeout_secs",
+                self.server.header_timeout_secs,
+            ),
         ] {
             if !(1..=3600).contains(&secs) {
                 return Err(ConfigError::Value {
@@ -208,7 +214,12 @@ impl Config {
                 hint: err.to_string(),
             });
         }
-        for name in self.certificate.hostname.iter().chain(&self.certificate.extra_names) {
+        for name in self
+            .certificate
+            .hostname
+            .iter()
+            .chain(&self.certificate.extra_names)
+        {
             if let Err(err) = crate::pki::check_dns_name(name) {
                 return Err(ConfigError::Value {
                     key: "certificate.hostname or certificate.extra_names",
@@ -240,8 +251,11 @@ mod tests {
 
     #[test]
     fn unknown_key_is_rejected_with_its_name() {
-        let err = Config::parse("[server]\nhttps_lisen = \"0.0.0.0:443\"\n", Path::new("c.toml"))
-            .unwrap_err();
+        let err = Config::parse(
+            "[server]\nhttps_lisen = \"0.0.0.0:443\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
         let message = err.to_string();
         assert!(message.contains("https_lisen"), "{message}");
         assert!(message.contains("c.toml"), "{message}");
@@ -275,6 +289,9 @@ mod tests {
         let config = Config::parse(text, Path::new("board.toml")).unwrap();
         assert_eq!(config.server.https_listen.port(), 443);
         assert_eq!(config.certificate.default_key_type, KeyType::Rsa2048);
-        assert_eq!(config.store.factory_dir, Some(PathBuf::from("/factory/tls")));
+        assert_eq!(
+            config.store.factory_dir,
+            Some(PathBuf::from("/factory/tls"))
+        );
     }
 }

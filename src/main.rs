@@ -72,7 +72,9 @@ type CommandResult = Result<(), String>;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -123,25 +125,27 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
                 "cannot listen on {address}: {err}; stop the other service on that port or choose another with --https-listen"
             )
         })?;
-        camcertd::service::run(config, listener, shutdown_signal())
+        camcertd::service::run(config, listener, shutdown_signal()?)
             .await
             .map_err(|err| err.to_string())
     })
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Watches SIGTERM and SIGINT from now on and returns a future that completes
+/// on the first of them. Registering before the listener reports ready means
+/// no early signal takes the default action and kills the process.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        tracing::error!("cannot watch SIGTERM and SIGINT; stop the service with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        _ = interrupt.recv() => tracing::info!("SIGINT received"),
-    }
+    let watch =
+        |kind| signal(kind).map_err(|err| format!("cannot watch SIGTERM and SIGINT: {err}"));
+    let mut terminate = watch(SignalKind::terminate())?;
+    let mut interrupt = watch(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+    })
 }
 
 fn show(config: &Config, json: bool) -> CommandResult {
@@ -187,28 +191,43 @@ fn selfsign(config: &Config, days: u64, key_type: Option<KeyType>, new_key: bool
 
 fn print_status(status: &Status, json: bool) {
     if json {
-        println!("{}", serde_json::to_string_pretty(status).expect("status serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(status).expect("status serializes")
+        );
         return;
     }
     let info = &status.info;
     let generation = status
         .generation
         .map_or_else(|| "none".to_owned(), |number| number.to_string());
-    let join = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
+    let join = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
     println!("subject:             {}", info.subject);
     println!("issuer:              {}", info.issuer);
     println!("serial:              {}", info.serial);
     println!("not before:          {}", info.not_before);
     println!("not after:           {}", info.not_after);
     println!("DNS names:           {}", join(info.san_dns.clone()));
-    println!("IP addresses:        {}", join(info.san_ip.iter().map(ToString::to_string).collect()));
+    println!(
+        "IP addresses:        {}",
+        join(info.san_ip.iter().map(ToString::to_string).collect())
+    );
     println!("key type:            {}", info.key_type);
     println!("signature algorithm: {}", info.signature_algorithm);
     println!("SHA-256 fingerprint: {}", info.sha256_fingerprint);
     println!("SHA-1 fingerprint:   {}", info.sha1_fingerprint);
     println!("origin:              {}", status.origin.as_str());
     println!("generation:          {generation}");
-    println!("installed:           {} ({})", status.installed, status.reason);
+    println!(
+        "installed:           {} ({})",
+        status.installed, status.reason
+    );
 }
 
 fn hash_password() -> CommandResult {

@@ -130,13 +130,20 @@ impl ManagerHandle {
             reason: reason.into(),
             reply,
         };
-        self.commands.send(command).await.map_err(|_| ManagerError::Stopped)?;
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
         result.await.map_err(|_| ManagerError::Stopped)?
     }
 
     /// Asks the manager to reread the store without waiting for the result.
     pub fn request_reload(&self) {
-        if self.commands.try_send(Command::Reload { reply: None }).is_err() {
+        if self
+            .commands
+            .try_send(Command::Reload { reply: None })
+            .is_err()
+        {
             tracing::warn!("reload request dropped: the manager is busy or stopped");
         }
     }
@@ -145,7 +152,10 @@ impl ManagerHandle {
     pub async fn reload(&self) -> Result<Arc<Status>, ManagerError> {
         let (reply, result) = oneshot::channel();
         let command = Command::Reload { reply: Some(reply) };
-        self.commands.send(command).await.map_err(|_| ManagerError::Stopped)?;
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
         result.await.map_err(|_| ManagerError::Stopped)?
     }
 }
@@ -201,7 +211,8 @@ pub fn issue(
             .and_then(|stored| stored.meta.validity_days)
             .unwrap_or(config.default_validity_days),
     };
-    let current_key_type = current.and_then(|stored| stored.pair.info.key_type.parse::<KeyType>().ok());
+    let current_key_type =
+        current.and_then(|stored| stored.pair.info.key_type.parse::<KeyType>().ok());
     let key_type = options
         .key_type
         .or(current_key_type)
@@ -214,7 +225,8 @@ pub fn issue(
     };
 
     let (hostname, extra_names) = certificate_names(config);
-    let addresses = netwatch::current_addresses(config.include_loopback).map_err(ManagerError::Addresses)?;
+    let addresses =
+        netwatch::current_addresses(config.include_loopback).map_err(ManagerError::Addresses)?;
     let request = SelfSignedRequest {
         validity_days,
         hostname,
@@ -222,7 +234,10 @@ pub fn issue(
         addresses: addresses.to_vec(),
     };
     let pair = pki::self_signed(&request, &key, key_type)?;
-    Ok((pair, Metadata::now(Origin::SelfSigned, reason, Some(validity_days))))
+    Ok((
+        pair,
+        Metadata::now(Origin::SelfSigned, reason, Some(validity_days)),
+    ))
 }
 
 /// Issues a self-signed certificate with [`issue`] and installs it as a new
@@ -292,7 +307,8 @@ impl Manager {
         current: Stored,
     ) -> (Self, Arc<CertResolver>, ManagerHandle) {
         let resolver = Arc::new(CertResolver::new(current.pair.certified_key.clone()));
-        let (status_sender, status_receiver) = watch::channel(Arc::new(Status::from_stored(&current)));
+        let (status_sender, status_receiver) =
+            watch::channel(Arc::new(Status::from_stored(&current)));
         // Commands are rare admin actions; a short queue is plenty.
         let (command_sender, command_receiver) = mpsc::channel(8);
         let manager = Self {
@@ -315,7 +331,11 @@ impl Manager {
         tracing::info!("certificate manager started");
         while let Some(command) = self.commands.recv().await {
             match command {
-                Command::CreateSelfSigned { options, reason, reply } => {
+                Command::CreateSelfSigned {
+                    options,
+                    reason,
+                    reply,
+                } => {
                     let result = self.create_self_signed(options, reason).await;
                     if let Err(error) = &result {
                         tracing::warn!(%error, "self-signed certificate not installed");

@@ -32,7 +32,10 @@ pub fn is_usable(address: IpAddr, include_loopback: bool) -> bool {
 /// Builds the address set from any list of addresses: filters with
 /// [`is_usable`], sorts, removes duplicates and keeps the lowest
 /// [`MAX_ADDRESSES`], so the result is the same for the same input.
-pub fn usable_set(addresses: impl IntoIterator<Item = IpAddr>, include_loopback: bool) -> AddressSet {
+pub fn usable_set(
+    addresses: impl IntoIterator<Item = IpAddr>,
+    include_loopback: bool,
+) -> AddressSet {
     let mut all: Vec<IpAddr> = addresses
         .into_iter()
         .filter(|address| is_usable(*address, include_loopback))

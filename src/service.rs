@@ -72,7 +72,10 @@ pub async fn run(
     if let Some(task) = hangup_task {
         task.abort();
     }
-    if tokio::time::timeout(Duration::from_secs(10), manager_task).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), manager_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("certificate manager did not stop in time");
     }
     tracing::info!("stopped");

@@ -81,7 +81,10 @@ pub enum StoreError {
     },
 }
 
-fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         action,
         path: path.to_owned(),
@@ -214,7 +217,8 @@ impl Store {
             .map_err(|errno| not_writable(std::io::Error::from(errno)))?;
         // The folder holds the private key: nobody but the service user may list it.
         if mode_of(state_dir).map_err(not_writable)? != 0o700 {
-            fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700)).map_err(not_writable)?;
+            fs::set_permissions(state_dir, fs::Permissions::from_mode(0o700))
+                .map_err(not_writable)?;
         }
         let store = Self {
             state_dir: state_dir.to_owned(),
@@ -255,8 +259,12 @@ impl Store {
                 continue;
             };
             match result {
-                Ok(()) => tracing::info!(path = %path.display(), "removed leftover of an interrupted write"),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "cannot remove leftover of an interrupted write"),
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed leftover of an interrupted write")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot remove leftover of an interrupted write")
+                }
             }
         }
     }
@@ -288,10 +296,14 @@ impl Store {
     pub fn active_generation(&self) -> Result<Option<u64>, StoreError> {
         let path = self.state_dir.join(POINTER_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => text.trim().parse().map(Some).map_err(|_| StoreError::Corrupt {
-                path,
-                reason: format!("expected a generation number, found {:?}", text.trim()),
-            }),
+            Ok(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    path,
+                    reason: format!("expected a generation number, found {:?}", text.trim()),
+                }),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(io_error("reading", &path)(err)),
         }
@@ -302,10 +314,11 @@ impl Store {
         let dir = self.generation_dir(number);
         let meta_path = dir.join(META_FILE);
         let meta_text = read_limited(&meta_path)?;
-        let meta: Metadata = serde_json::from_str(&meta_text).map_err(|err| StoreError::Corrupt {
-            path: meta_path,
-            reason: err.to_string(),
-        })?;
+        let meta: Metadata =
+            serde_json::from_str(&meta_text).map_err(|err| StoreError::Corrupt {
+                path: meta_path,
+                reason: err.to_string(),
+            })?;
         let pair = load_pair(&dir)?;
         Ok(Stored {
             pair,
@@ -356,7 +369,12 @@ impl Store {
             }
         };
         let mut order: Vec<u64> = active.into_iter().collect();
-        order.extend(self.generations().into_iter().rev().filter(|n| Some(*n) != active));
+        order.extend(
+            self.generations()
+                .into_iter()
+                .rev()
+                .filter(|n| Some(*n) != active),
+        );
         for number in order {
             match self.load_generation(number) {
                 Ok(stored) => return (Some(stored), skipped),
@@ -391,9 +409,17 @@ impl Store {
         serving: Option<u64>,
     ) -> Result<u64, StoreError> {
         let _lock = self.lock()?;
-        let number = self.generations().last().copied().unwrap_or(0).max(serving.unwrap_or(0)) + 1;
+        let number = self
+            .generations()
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(serving.unwrap_or(0))
+            + 1;
         let final_dir = self.generation_dir(number);
-        let partial_dir = self.state_dir.join(format!("gen-{number:08}{PARTIAL_SUFFIX}"));
+        let partial_dir = self
+            .state_dir
+            .join(format!("gen-{number:08}{PARTIAL_SUFFIX}"));
 
         fs::DirBuilder::new()
             .mode(0o700)
@@ -413,7 +439,11 @@ impl Store {
         fs::rename(&partial_dir, &final_dir).map_err(io_error("renaming", &partial_dir))?;
         sync_dir(&self.state_dir)?;
 
-        write_file_atomic(&self.state_dir, POINTER_FILE, format!("{number}\n").as_bytes())?;
+        write_file_atomic(
+            &self.state_dir,
+            POINTER_FILE,
+            format!("{number}\n").as_bytes(),
+        )?;
 
         for old in self.generations() {
             if old != number && Some(old) != serving {

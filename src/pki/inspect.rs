@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
 use ::time::format_description::well_known::Rfc3339;
 use ::time::OffsetDateTime;
+use serde::{Deserialize, Serialize};
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
@@ -135,10 +135,7 @@ impl CertificateInfo {
             key_type: key_type_name(cert.public_key()),
             signature_algorithm,
             sha256_fingerprint: digest_hex(&aws_lc_rs::digest::SHA256, der),
-            sha1_fingerprint: digest_hex(
-                &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-                der,
-            ),
+            sha1_fingerprint: digest_hex(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der),
             sha256_spki: digest_hex(&aws_lc_rs::digest::SHA256, cert.public_key().raw),
         })
     }

@@ -122,10 +122,12 @@ pub fn self_signed(
         params.subject_alt_names.push(SanType::IpAddress(*address));
     }
 
-    let certificate = params.self_signed(key).map_err(|err| PkiError::Generation {
-        what: "self-signed certificate",
-        message: err.to_string(),
-    })?;
+    let certificate = params
+        .self_signed(key)
+        .map_err(|err| PkiError::Generation {
+            what: "self-signed certificate",
+            message: err.to_string(),
+        })?;
     let key_pem = Zeroizing::new(key.serialize_pem());
     CheckedPair::from_pem(&key_pem, &certificate.pem(), "")
 }
@@ -163,10 +165,19 @@ mod tests {
         assert!(usage.digital_signature());
         assert!(!usage.key_encipherment());
 
-        let sans = &cert.subject_alternative_name().unwrap().unwrap().value.general_names;
+        let sans = &cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names;
         assert!(sans.contains(&GeneralName::DNSName("cam-0042")));
         assert!(sans.contains(&GeneralName::DNSName("cam-0042.example.com")));
-        assert_eq!(sans.len(), 4, "duplicate host name differing in case is dropped: {sans:?}");
+        assert_eq!(
+            sans.len(),
+            4,
+            "duplicate host name differing in case is dropped: {sans:?}"
+        );
         assert!(sans.contains(&GeneralName::IPAddress(&[192, 0, 2, 10])));
         let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10).octets();
         assert!(sans.contains(&GeneralName::IPAddress(&v6)));
@@ -195,8 +206,14 @@ mod tests {
         let (_, cert) = X509Certificate::from_der(&pair.certified_key.cert[0]).unwrap();
         let not_after = cert.validity().not_after;
         assert!(not_after.to_datetime().year() >= 2050);
-        assert!(!not_after.is_utctime(), "not_after in 2050 or later must be GeneralizedTime");
-        assert!(cert.validity().not_before.is_utctime(), "not_before before 2050 stays UTCTime");
+        assert!(
+            !not_after.is_utctime(),
+            "not_after in 2050 or later must be GeneralizedTime"
+        );
+        assert!(
+            cert.validity().not_before.is_utctime(),
+            "not_before before 2050 stays UTCTime"
+        );
     }
 
     #[test]
@@ -205,7 +222,10 @@ mod tests {
         let first = self_signed(&request(1), &key, KeyType::EcdsaP256).unwrap();
         let second = self_signed(&request(1), &key, KeyType::EcdsaP256).unwrap();
         assert_ne!(first.info.serial, second.info.serial);
-        assert_eq!(first.info.sha256_spki, second.info.sha256_spki, "same key kept");
+        assert_eq!(
+            first.info.sha256_spki, second.info.sha256_spki,
+            "same key kept"
+        );
     }
 
     #[test]
@@ -213,7 +233,9 @@ mod tests {
         let key = generate_key(KeyType::EcdsaP256).unwrap();
         let mut bad = request(30);
         bad.hostname = Some("192.0.2.10".into());
-        let err = self_signed(&bad, &key, KeyType::EcdsaP256).unwrap_err().to_string();
+        let err = self_signed(&bad, &key, KeyType::EcdsaP256)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("iPAddress"), "{err}");
     }
 }

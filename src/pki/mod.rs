@@ -30,7 +30,9 @@ const LAST_ENCODABLE: time::OffsetDateTime = time::macros::datetime!(9999-12-31 
 #[non_exhaustive]
 pub enum PkiError {
     /// A key type name that camcertd does not generate.
-    #[error("unknown key type {0:?}: use one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096")]
+    #[error(
+        "unknown key type {0:?}: use one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096"
+    )]
     UnknownKeyType(String),
     /// A validity that is zero or would end after the year 9999.
     #[error("validity_days {days} is out of range: choose 1 to {max} days (not_after must fall before the year 10000)")]
@@ -186,7 +188,10 @@ pub fn check_dns_name(name: &str) -> Result<(), PkiError> {
         if label.is_empty() || label.len() > 63 {
             return reject("each dot-separated label has 1 to 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return reject("use only letters, digits, hyphens and dots");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -239,7 +244,9 @@ impl CheckedPair {
         let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key_der)
             .map_err(|err| PkiError::UnsupportedKey(err.to_string()))?;
         let certified_key = CertifiedKey::new(chain, signing_key);
-        certified_key.keys_match().map_err(|_| PkiError::KeyMismatch)?;
+        certified_key
+            .keys_match()
+            .map_err(|_| PkiError::KeyMismatch)?;
         let info = CertificateInfo::from_der(&certified_key.cert[0])?;
 
         Ok(Self {

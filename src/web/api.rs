@@ -35,27 +35,40 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     let body = serde_json::to_vec_pretty(value).expect("response serializes");
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Body> {
-    json_response(status, &ErrorBody { error: kind, message })
+    json_response(
+        status,
+        &ErrorBody {
+            error: kind,
+            message,
+        },
+    )
 }
 
 /// Adds headers every response carries. No HSTS: with a self-signed
 /// certificate it would make the browser's warning impossible to click through.
 fn add_security_headers(response: &mut Response<Body>) {
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
@@ -71,9 +84,10 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
     match (request.method(), path.as_str()) {
         (&Method::GET | &Method::HEAD, "/") => {
             let mut response = Response::new(Full::new(Bytes::from_static(b"camcertd\n")));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             response
         }
         (&Method::GET | &Method::HEAD, "/api/v1/certificate") => {
@@ -93,7 +107,11 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
         }
         (_, "/" | "/api/v1/certificate") => method_not_allowed("GET, HEAD"),
         (_, "/api/v1/certificate/self-signed") => method_not_allowed("POST"),
-        _ => error_response(StatusCode::NOT_FOUND, "not-found", &format!("no such path: {path}")),
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            &format!("no such path: {path}"),
+        ),
     }
 }
 
@@ -103,13 +121,22 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
         "method-not-allowed",
         &format!("use {allow}"),
     );
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 
 /// Returns a response to send instead when the request is not from the admin.
-fn authenticate(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Option<Response<Body>> {
-    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+fn authenticate(
+    app: &App,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> Option<Response<Body>> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
     match app.auth.check(peer.ip(), authorization) {
         Verdict::Allowed => None,
         Verdict::Denied => {
@@ -129,9 +156,14 @@ fn authenticate(app: &App, peer: SocketAddr, request: &Request<Incoming>) -> Opt
             let mut response = error_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-failed-logins",
-                &format!("too many failed logins from {}; retry in {seconds} s", peer.ip()),
+                &format!(
+                    "too many failed logins from {}; retry in {seconds} s",
+                    peer.ip()
+                ),
             );
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             Some(response)
         }
     }
@@ -157,14 +189,18 @@ fn check_cross_site(request: &Request<Incoming>) -> Option<Response<Body>> {
             &format!("content type {content_type:?} is not accepted; send application/json"),
         ));
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return None;
-    };
+    // No Origin header: not a browser's cross-site request.
+    let origin = headers.get(header::ORIGIN)?;
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| request.uri().authority().map(|authority| authority.to_string()));
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.to_string())
+        });
     let origin_host = origin
         .to_str()
         .ok()
@@ -181,10 +217,15 @@ fn check_cross_site(request: &Request<Incoming>) -> Option<Response<Body>> {
 }
 
 async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<Body> {
-    let body = match Limited::new(request.into_body(), MAX_JSON_BODY).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_JSON_BODY)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            let too_large = error.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             return if too_large {
                 error_response(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -192,7 +233,11 @@ async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<B
                     &format!("request body is larger than {MAX_JSON_BODY} bytes"),
                 )
             } else {
-                error_response(StatusCode::BAD_REQUEST, "bad-request", &format!("reading request body failed: {error}"))
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    &format!("reading request body failed: {error}"),
+                )
             };
         }
     };
@@ -205,21 +250,31 @@ async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<B
                 return error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-request",
-                    &format!("invalid JSON: {error}; expected {{\"validity_days\": N, \"key_type\": \"ecdsa-p256\", \"new_key\": false}}"),
+                    &format!("invalid request body: {error}; expected {{\"validity_days\": N, \"key_type\": \"ecdsa-p256\", \"new_key\": false}}"),
                 )
             }
         }
     };
-    match app.manager.create_self_signed(options, "admin request").await {
+    match app
+        .manager
+        .create_self_signed(options, "admin request")
+        .await
+    {
         Ok(status) => json_response(StatusCode::OK, &*status),
-        Err(ManagerError::Pki(error)) => {
-            error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request", &error.to_string())
-        }
+        Err(ManagerError::Pki(error)) => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            &error.to_string(),
+        ),
         Err(ManagerError::Stopped) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting-down",
             "the service is shutting down; retry after it restarts",
         ),
-        Err(error) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &error.to_string()),
+        Err(error) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &error.to_string(),
+        ),
     }
 }

@@ -247,7 +247,10 @@ impl Authenticator {
             return Verdict::Denied;
         };
         if self.credentials_match(header) {
-            self.failures.lock().expect("lock is not poisoned").remove(&client);
+            self.failures
+                .lock()
+                .expect("lock is not poisoned")
+                .remove(&client);
             Verdict::Allowed
         } else {
             self.record_failure(client);
@@ -268,7 +271,8 @@ impl Authenticator {
         {
             let verified = self.verified.lock().expect("lock is not poisoned");
             if let Some(known) = verified.as_deref() {
-                if aws_lc_rs::constant_time::verify_slices_are_equal(known, digest.as_ref()).is_ok() {
+                if aws_lc_rs::constant_time::verify_slices_are_equal(known, digest.as_ref()).is_ok()
+                {
                     return true;
                 }
             }
@@ -279,9 +283,11 @@ impl Authenticator {
         let Some((user, password)) = text.split_once(':') else {
             return false;
         };
-        let user_ok =
-            aws_lc_rs::constant_time::verify_slices_are_equal(user.as_bytes(), self.user.as_bytes())
-                .is_ok();
+        let user_ok = aws_lc_rs::constant_time::verify_slices_are_equal(
+            user.as_bytes(),
+            self.user.as_bytes(),
+        )
+        .is_ok();
         // The hash is checked even for a wrong user, so timing does not tell
         // whether the user name exists.
         let password_ok = self.hash.verify(password);
@@ -299,7 +305,9 @@ impl Authenticator {
             return None;
         }
         let doublings = (record.count - FREE_FAILURES).min(16);
-        let lockout = FIRST_LOCKOUT.saturating_mul(1 << doublings).min(MAX_LOCKOUT);
+        let lockout = FIRST_LOCKOUT
+            .saturating_mul(1 << doublings)
+            .min(MAX_LOCKOUT);
         let elapsed = record.last.elapsed();
         (elapsed < lockout).then(|| lockout - elapsed)
     }
@@ -309,11 +317,18 @@ impl Authenticator {
         let mut failures = self.failures.lock().expect("lock is not poisoned");
         failures.retain(|_, record| now.duration_since(record.last) < FAILURE_MEMORY);
         if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&client) {
-            if let Some(oldest) = failures.iter().min_by_key(|(_, record)| record.last).map(|(address, _)| *address) {
+            if let Some(oldest) = failures
+                .iter()
+                .min_by_key(|(_, record)| record.last)
+                .map(|(address, _)| *address)
+            {
                 failures.remove(&oldest);
             }
         }
-        let record = failures.entry(client).or_insert(Failures { count: 0, last: now });
+        let record = failures.entry(client).or_insert(Failures {
+            count: 0,
+            last: now,
+        });
         record.count += 1;
         record.last = now;
     }
@@ -337,7 +352,12 @@ mod tests {
 
     #[test]
     fn malformed_hash_is_rejected() {
-        for text in ["", "secret", "$pbkdf2-sha256$i=0$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA", "$pbkdf2-sha256$i=10$short$x"] {
+        for text in [
+            "",
+            "secret",
+            "$pbkdf2-sha256$i=0$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA",
+            "$pbkdf2-sha256$i=10$short$x",
+        ] {
             let err = PasswordHash::parse(text).unwrap_err().to_string();
             assert!(err.contains("camcertd hash-password"), "{err}");
         }
@@ -348,10 +368,23 @@ mod tests {
         let auth = Authenticator::new("admin".into(), PasswordHash::new("pw"));
         let client: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(auth.check(client, None), Verdict::Denied);
-        assert_eq!(auth.check(client, Some(&basic("admin", "pw"))), Verdict::Allowed);
-        assert_eq!(auth.check(client, Some(&basic("admin", "pw"))), Verdict::Allowed, "cached");
-        assert_eq!(auth.check(client, Some(&basic("root", "pw"))), Verdict::Denied);
-        assert_eq!(auth.check(client, Some(&basic("admin", "wrong"))), Verdict::Denied);
+        assert_eq!(
+            auth.check(client, Some(&basic("admin", "pw"))),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            auth.check(client, Some(&basic("admin", "pw"))),
+            Verdict::Allowed,
+            "cached"
+        );
+        assert_eq!(
+            auth.check(client, Some(&basic("root", "pw"))),
+            Verdict::Denied
+        );
+        assert_eq!(
+            auth.check(client, Some(&basic("admin", "wrong"))),
+            Verdict::Denied
+        );
         assert_eq!(auth.check(client, Some(b"Bearer x")), Verdict::Denied);
     }
 
@@ -361,10 +394,19 @@ mod tests {
         let attacker: IpAddr = "127.0.0.2".parse().unwrap();
         let other: IpAddr = "127.0.0.3".parse().unwrap();
         for _ in 0..FREE_FAILURES {
-            assert_eq!(auth.check(attacker, Some(&basic("admin", "guess"))), Verdict::Denied);
+            assert_eq!(
+                auth.check(attacker, Some(&basic("admin", "guess"))),
+                Verdict::Denied
+            );
         }
-        assert!(matches!(auth.check(attacker, Some(&basic("admin", "pw"))), Verdict::SlowDown(_)));
-        assert_eq!(auth.check(other, Some(&basic("admin", "pw"))), Verdict::Allowed);
+        assert!(matches!(
+            auth.check(attacker, Some(&basic("admin", "pw"))),
+            Verdict::SlowDown(_)
+        ));
+        assert_eq!(
+            auth.check(other, Some(&basic("admin", "pw"))),
+            Verdict::Allowed
+        );
     }
 
     #[test]
@@ -373,8 +415,14 @@ mod tests {
         let hash = load_or_create_hash(None, dir.path()).unwrap();
         let password = std::fs::read_to_string(dir.path().join(INITIAL_PASSWORD_FILE)).unwrap();
         assert!(hash.verify(password.trim()));
-        assert_eq!(store::mode_of(&dir.path().join(INITIAL_PASSWORD_FILE)).unwrap(), 0o600);
+        assert_eq!(
+            store::mode_of(&dir.path().join(INITIAL_PASSWORD_FILE)).unwrap(),
+            0o600
+        );
         let again = load_or_create_hash(None, dir.path()).unwrap();
-        assert!(again.verify(password.trim()), "second start keeps the password");
+        assert!(
+            again.verify(password.trim()),
+            "second start keeps the password"
+        );
     }
 }

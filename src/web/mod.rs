@@ -99,7 +99,10 @@ pub async fn run(
     tracing::info!("shutting down: no new connections");
     let _ = stop_sender.send(true);
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "open connections did not finish in time; closing them");
     }
 }
@@ -134,7 +137,10 @@ async fn serve_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(32);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(32);
     let connection = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(connection);
 

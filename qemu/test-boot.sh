@@ -1,0 +1,426 @@
+#!/usr/bin/env bash
+# Boot camcertd in a whole-system ARM guest under QEMU and test it from the host.
+#
+# Usage: qemu/test-boot.sh ARCH [OVERLAY_DIR | --smoke]
+#
+#   ARCH         arm64 or armhf
+#   OVERLAY_DIR  firmware root file system overlay with /usr/bin/camcertd,
+#                /etc/camcertd/camcertd.toml and an /etc/init.d/S* script that
+#                starts "camcertd serve" on port 443. Its admin password must be
+#                $CAMCERTD_TEST_PASSWORD. Without OVERLAY_DIR, a minimal overlay
+#                is made from target/TRIPLE/release/camcertd of this checkout
+#                (build it first with cargo build --release --target TRIPLE).
+#   --smoke      tests only the boot, networking and power-off path, with
+#                busybox httpd serving plain HTTP on port 443 in place of camcertd
+#
+# Environment:
+#   CAMCERTD_TEST_PASSWORD     admin password (default camcertd-test)
+#   CAMCERTD_QEMU_BOOT_TIMEOUT seconds to wait for the first answer (default 120)
+#   CAMCERTD_QEMU_KERNEL_ARGS  extra kernel arguments, for example
+#                              camcertd.date=2040-06-01T00:00:00
+#   CAMCERTD_QEMU_CACHE        kernel and busybox cache (see qemu/fetch.sh)
+#
+# Checks: the guest boots and its init finishes; the service answers on the
+# forwarded port; the served certificate parses and its subjectAltName contains
+# IP Address 10.0.2.15; curl verifies that certificate for https://10.0.2.15/
+# (--connect-to sends the connection to the forwarded loopback port) and
+# GET /api/v1/certificate with the admin password returns JSON with an
+# "origin" field; a wrong password gets 401; the guest powers off and QEMU
+# exits with status 0. The last line is "N passed, M failed"; the exit status
+# is 0 only when nothing failed. On a failure the guest console log is printed.
+#
+# Runs as root, because qemu/fetch.sh installs packages when they are missing.
+# All traffic goes to 127.0.0.1: the guest is on QEMU user networking with
+# restrict=on, reachable only through the forwarded port.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 arm64|armhf [OVERLAY_DIR | --smoke]" >&2
+    exit 2
+}
+
+[ $# -ge 1 ] && [ $# -le 2 ] || usage
+arch=$1
+overlay_arg=${2:-}
+case "$arch" in
+    arm64) triple=aarch64-unknown-linux-gnu qemu_user=qemu-aarch64 ;;
+    armhf) triple=armv7-unknown-linux-gnueabihf qemu_user=qemu-arm ;;
+    *) usage ;;
+esac
+
+qemu_dir=$(cd "$(dirname "$0")" && pwd)
+repo_dir=$(dirname "$qemu_dir")
+password=${CAMCERTD_TEST_PASSWORD:-camcertd-test}
+boot_timeout=${CAMCERTD_QEMU_BOOT_TIMEOUT:-120}
+read -r -a kernel_args <<<"${CAMCERTD_QEMU_KERNEL_ARGS:-}"
+guest_ip=10.0.2.15
+
+passed=0
+failed=0
+qemu_pid=
+workdir=$(mktemp -d /tmp/camcertd-qemu-test.XXXXXX)
+console=$workdir/console
+
+pass() {
+    passed=$((passed + 1))
+    echo "PASS: $*"
+}
+
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+}
+
+# bash reaps its background children, but a child that has exited and not
+# been reaped yet still answers kill -0, so the process state is checked too.
+qemu_running() {
+    [ -n "$qemu_pid" ] || return 1
+    kill -0 "$qemu_pid" 2>/dev/null || return 1
+    local state
+    state=$(awk '{ print $3 }' "/proc/$qemu_pid/stat" 2>/dev/null || true)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+print_console() {
+    echo "----- guest console log ($console.out) -----"
+    cat "$console.out" 2>/dev/null || echo "(no console log)"
+    echo "----- QEMU messages -----"
+    cat "$workdir/qemu.stderr" 2>/dev/null || true
+    echo "-----"
+}
+
+cleanup() {
+    local status=$?
+    if qemu_running; then
+        kill "$qemu_pid" 2>/dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            qemu_running || break
+            sleep 0.5
+        done
+        if qemu_running; then
+            kill -KILL "$qemu_pid" 2>/dev/null || true
+        fi
+        wait "$qemu_pid" 2>/dev/null || true
+    fi
+    rm -rf "$workdir"
+    exit "$status"
+}
+trap cleanup EXIT
+# Exiting on these signals runs the EXIT trap, which stops QEMU.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Print the counts, the console log on any failure, and exit.
+finish() {
+    if [ "$failed" -gt 0 ]; then
+        print_console
+    fi
+    echo "$passed passed, $failed failed"
+    if [ "$failed" -gt 0 ]; then
+        exit 1
+    fi
+    exit 0
+}
+
+elapsed_since() {
+    awk -v start="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - start }'
+}
+
+# Pick a free port on 127.0.0.1: a refused connection means nobody listens.
+# Another program may take it before QEMU does; boot_guest then retries.
+pick_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "test-boot.sh: no free port found on 127.0.0.1" >&2
+    return 1
+}
+
+# A minimal overlay around this checkout's release binary. hash-password runs
+# on the host under qemu-user because the binary is ARM code.
+make_overlay() {
+    local dir=$1
+    local binary=$repo_dir/target/$triple/release/camcertd
+    if [ ! -x "$binary" ]; then
+        echo "test-boot.sh: $binary not found; build it with: cargo build --release --target $triple" >&2
+        return 1
+    fi
+    # The caller tests the return status, which turns off set -e in here,
+    # so each step that can fail returns on its own.
+    mkdir -p "$dir/usr/bin" "$dir/etc/camcertd" "$dir/etc/init.d" "$dir/var/lib/camcertd" || return 1
+    cp "$binary" "$dir/usr/bin/camcertd" || return 1
+
+    local hash
+    hash=$(printf '%s\n' "$password" | "$qemu_user" "$binary" hash-password) || return 1
+    cat >"$dir/etc/camcertd/camcertd.toml" <<EOF || return 1
+[server]
+https_listen = "0.0.0.0:443"
+
+[store]
+state_dir = "/var/lib/camcertd"
+
+[certificate]
+include_loopback = false
+
+[admin]
+password_hash = "$hash"
+EOF
+
+    # The service logs to the console, so its messages are in the console log.
+    cat >"$dir/etc/init.d/S50camcertd" <<'EOF'
+#!/bin/sh
+pidfile=/var/run/camcertd.pid
+case "$1" in
+    start)
+        /usr/bin/camcertd serve --config /etc/camcertd/camcertd.toml >/dev/console 2>&1 &
+        echo $! >"$pidfile"
+        ;;
+    stop)
+        [ -f "$pidfile" ] || exit 0
+        pid=$(cat "$pidfile")
+        kill -TERM "$pid" 2>/dev/null || exit 0
+        # camcertd exits on SIGTERM; wait for it up to 10 s.
+        tries=0
+        while kill -0 "$pid" 2>/dev/null && [ $tries -lt 100 ]; do
+            sleep 0.1
+            tries=$((tries + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "S50camcertd: camcertd did not stop within 10 s after SIGTERM" >&2
+            exit 1
+        fi
+        rm -f "$pidfile"
+        ;;
+    *)
+        echo "usage: $0 start|stop" >&2
+        exit 2
+        ;;
+esac
+EOF
+    chmod 755 "$dir/etc/init.d/S50camcertd" || return 1
+}
+
+make_smoke_overlay() {
+    local dir=$1
+    mkdir -p "$dir/etc/init.d" "$dir/www"
+    echo "camcertd-qemu smoke test" >"$dir/www/index.html"
+    cat >"$dir/etc/init.d/S50httpd" <<'EOF'
+#!/bin/sh
+case "$1" in
+    start) httpd -p 443 -h /www ;;
+    stop) killall httpd ;;
+esac
+EOF
+    chmod 755 "$dir/etc/init.d/S50httpd"
+}
+
+# Start QEMU in the background; retry with another port when the forward
+# cannot be set up because the port was taken in the meantime.
+boot_guest() {
+    local attempt
+    for attempt in 1 2 3; do
+        port=$(pick_port)
+        CAMCERTD_QEMU_CONSOLE=$console \
+            "$qemu_dir/boot.sh" "$arch" "$workdir/initramfs.cpio.gz" "$port" "${kernel_args[@]}" \
+            </dev/null >/dev/null 2>"$workdir/qemu.stderr" &
+        qemu_pid=$!
+        boot_start=$(date +%s.%N)
+        sleep 1
+        if qemu_running || ! grep -q 'host forwarding rule' "$workdir/qemu.stderr"; then
+            return 0
+        fi
+        wait "$qemu_pid" 2>/dev/null || true
+        qemu_pid=
+        echo "test-boot.sh: port $port was taken, retrying ($attempt of 3)"
+    done
+    return 1
+}
+
+# Wait until the guest answers on the forwarded port. Polling starts after
+# the init's done marker: before the guest network is up, QEMU accepts a
+# connection and holds it until curl times out, while afterwards a closed
+# guest port resets the connection at once. Only an HTTP status counts as an
+# answer.
+wait_for_answer() {
+    local url=$1
+    local deadline=$((SECONDS + boot_timeout))
+    while ! grep -q 'camcertd-qemu: init done' "$console.out"; do
+        if ! qemu_running; then
+            echo "test-boot.sh: QEMU exited before the guest init finished"
+            return 1
+        fi
+        if [ $SECONDS -ge $deadline ]; then
+            echo "test-boot.sh: guest init did not finish within $boot_timeout s"
+            return 1
+        fi
+        sleep 0.2
+    done
+    pass "guest init finished $(elapsed_since "$boot_start") s after QEMU started"
+
+    local curl_opts=(-s --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}')
+    [ "$smoke" = yes ] || curl_opts+=(-k)
+    while [ $SECONDS -lt $deadline ]; do
+        if ! qemu_running; then
+            echo "test-boot.sh: QEMU exited before the guest answered"
+            return 1
+        fi
+        local code
+        code=$(curl "${curl_opts[@]}" "$url" 2>/dev/null || true)
+        if [ -n "$code" ] && [ "$code" != 000 ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    echo "test-boot.sh: no answer on $url within $boot_timeout s"
+    return 1
+}
+
+# Ask the guest's /init to stop the services and power off, then wait for
+# QEMU to exit. Writing to the FIFO is bounded because an open of a FIFO
+# whose reader (QEMU) is gone would block.
+power_off() {
+    if ! timeout 10 bash -c 'echo poweroff >"$1"' _ "$console.in"; then
+        fail "power-off command could not be written to $console.in"
+        return
+    fi
+    local deadline=$((SECONDS + 60))
+    while qemu_running && [ $SECONDS -lt $deadline ]; do
+        sleep 0.5
+    done
+    if qemu_running; then
+        fail "QEMU still running 60 s after the power-off command"
+        return
+    fi
+    local status=0
+    wait "$qemu_pid" || status=$?
+    qemu_pid=
+    if [ "$status" -eq 0 ] && grep -q 'camcertd-qemu: powering off' "$console.out"; then
+        pass "guest powered off, QEMU exited with status 0"
+    else
+        fail "QEMU exited with status $status after the power-off command"
+    fi
+}
+
+test_https() {
+    local s_client=$workdir/s_client.txt
+    local chain=$workdir/chain.pem
+    timeout 30 openssl s_client -connect "127.0.0.1:$port" -showcerts </dev/null >"$s_client" 2>&1 || true
+    sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "$s_client" >"$chain"
+    local text
+    if [ -s "$chain" ] && text=$(openssl x509 -in "$chain" -noout -subject -issuer -enddate -ext subjectAltName 2>&1); then
+        pass "served certificate parses"
+        echo "$text" | sed 's/^/    /'
+    else
+        fail "no parsable certificate from openssl s_client; its output:"
+        sed 's/^/    /' "$s_client"
+        return
+    fi
+
+    if echo "$text" | grep -Eq "IP Address:${guest_ip//./\\.}(,|$)"; then
+        pass "subjectAltName contains IP Address $guest_ip"
+    else
+        fail "subjectAltName does not contain IP Address $guest_ip"
+    fi
+
+    # The chain from the server is the trust anchor. --connect-to sends the
+    # connection for https://10.0.2.15/ to the forwarded loopback port, so curl
+    # checks the certificate against the name 10.0.2.15.
+    local body=$workdir/certificate.json
+    local curl_common=(-sS --noproxy '*' --max-time 30 --cacert "$chain"
+        --connect-to "$guest_ip:443:127.0.0.1:$port")
+    local url=https://$guest_ip/api/v1/certificate
+    local code
+    code=$(curl "${curl_common[@]}" -u "admin:$password" -o "$body" -w '%{http_code}' "$url" 2>"$workdir/curl.stderr" || true)
+    if [ "$code" = 200 ]; then
+        pass "GET $url with verified TLS and admin password returns 200"
+    else
+        fail "GET $url returned HTTP status '$code': $(cat "$workdir/curl.stderr")"
+    fi
+
+    if grep -Eq '"origin"[[:space:]]*:' "$body" 2>/dev/null; then
+        pass "certificate JSON has an origin field: $(grep -Eo '"origin"[[:space:]]*:[[:space:]]*"[^"]*"' "$body" | head -n 1)"
+    else
+        fail "certificate JSON has no origin field; body: $(head -c 500 "$body" 2>/dev/null)"
+    fi
+
+    code=$(curl "${curl_common[@]}" -u "admin:not-$password" -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
+    if [ "$code" = 401 ]; then
+        pass "wrong admin password gets 401"
+    else
+        fail "wrong admin password got HTTP status '$code', expected 401"
+    fi
+}
+
+test_smoke_http() {
+    local body
+    body=$(curl -sS --noproxy '*' --max-time 10 "http://127.0.0.1:$port/" 2>&1 || true)
+    if [ "$body" = "camcertd-qemu smoke test" ]; then
+        pass "busybox httpd in the guest answers through the forwarded port"
+    else
+        fail "unexpected answer from the guest: $body"
+    fi
+}
+
+if ! "$qemu_dir/fetch.sh" "$arch"; then
+    fail "qemu/fetch.sh $arch failed"
+    finish
+fi
+
+overlay=$workdir/overlay
+smoke=no
+case "$overlay_arg" in
+    --smoke)
+        smoke=yes
+        make_smoke_overlay "$overlay"
+        ;;
+    "")
+        if ! make_overlay "$overlay"; then
+            fail "could not make the overlay from target/$triple/release/camcertd"
+            finish
+        fi
+        ;;
+    -*)
+        usage
+        ;;
+    *)
+        overlay=$overlay_arg
+        ;;
+esac
+if ! "$qemu_dir/mkinitramfs.sh" "$arch" "$overlay" "$workdir/initramfs.cpio.gz"; then
+    fail "qemu/mkinitramfs.sh failed"
+    finish
+fi
+
+port=
+boot_start=
+if ! boot_guest; then
+    fail "QEMU did not start"
+    finish
+fi
+echo "test-boot.sh: booting $arch, guest port 443 forwarded from 127.0.0.1:$port"
+
+if [ "$smoke" = yes ]; then
+    answer_url=http://127.0.0.1:$port/
+else
+    answer_url=https://127.0.0.1:$port/api/v1/certificate
+fi
+if wait_for_answer "$answer_url"; then
+    pass "first answer $(elapsed_since "$boot_start") s after QEMU started"
+else
+    fail "no answer from the guest"
+    finish
+fi
+
+if [ "$smoke" = yes ]; then
+    test_smoke_http
+else
+    test_https
+fi
+
+power_off
+finish

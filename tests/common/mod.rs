@@ -1,0 +1,411 @@
+//! Shared helpers for the integration tests: start the real `camcertd`
+//! binary on an ephemeral loopback port, connect with rustls and openssl.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// How long a server may take to print its listening line. Generous because
+/// the tests also run under qemu-user emulation of ARM.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The command that starts the binary under test: `CAMCERTD_TEST_RUNNER`
+/// (such as `qemu-aarch64 -L /usr/aarch64-linux-gnu`) in front of it when the
+/// tests run as ARM code, so the spawned service is emulated too.
+pub fn camcertd_command() -> Command {
+    let binary = env!("CARGO_BIN_EXE_camcertd");
+    match std::env::var("CAMCERTD_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut command = Command::new(words.next().expect("runner is not empty"));
+            command.args(words).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    }
+}
+
+/// Runs `camcertd ARGS` to completion with `stdin` as standard input.
+pub fn run_camcertd(args: &[&str], stdin: &str) -> Output {
+    let mut child = camcertd_command()
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("camcertd starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the input");
+    child.wait_with_output().expect("camcertd finishes")
+}
+
+/// A running `camcertd serve`, stopped by PID when dropped.
+pub struct Server {
+    child: Child,
+    /// The bound HTTPS address.
+    pub address: SocketAddr,
+    /// The state directory it was started with.
+    pub state_dir: PathBuf,
+    /// Every line it wrote to stderr so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `camcertd serve` on 127.0.0.1 port 0 with `state_dir` and
+    /// `extra_args`, and waits for its listening line.
+    pub fn start(state_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut child = camcertd_command()
+            .arg("serve")
+            .arg("--state-dir")
+            .arg(state_dir)
+            .args(["--https-listen", "127.0.0.1:0"])
+            .args(extra_args)
+            .env("RUST_LOG", "info,camcertd=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("camcertd starts");
+
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (address_sender, address_receiver) = mpsc::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("listening for HTTPS") {
+                    if let Some(address) = line.split("address=").nth(1) {
+                        let address = address.split_whitespace().next().unwrap_or("");
+                        let _ = address_sender.send(address.parse::<SocketAddr>());
+                    }
+                }
+                log_writer.lock().unwrap().push(line);
+            }
+        });
+
+        let address = match address_receiver.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(address)) => address,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "camcertd did not report its address ({other:?}); its log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Server {
+            child,
+            address,
+            state_dir: state_dir.to_owned(),
+            log,
+        }
+    }
+
+    /// The process id, to check that a swap did not restart the service.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait works").is_none()
+    }
+
+    /// Sends a signal to the service.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal is delivered");
+    }
+
+    /// Sends SIGTERM and waits up to 30 s for a clean exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "camcertd did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The generated admin password from the state directory.
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("initial-admin-password"))
+            .expect("initial-admin-password exists")
+            .trim()
+            .to_owned()
+    }
+
+    /// The whole log so far, for failure messages.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`, up to `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(needle))
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads the active generation's certificate PEM from a state directory.
+pub fn active_cert_pem(state_dir: &Path) -> String {
+    let active = std::fs::read_to_string(state_dir.join("active")).expect("pointer file exists");
+    let number: u64 = active.trim().parse().expect("pointer holds a number");
+    std::fs::read_to_string(state_dir.join(format!("gen-{number:08}/cert.pem")))
+        .expect("cert.pem exists")
+}
+
+/// A client configuration that trusts exactly the certificate in `cert_pem`,
+/// as a browser does after the admin imported it.
+pub fn trusting_client(cert_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("certificate PEM parses");
+    roots
+        .add(cert)
+        .expect("certificate is a usable trust anchor");
+    let mut config = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A certificate verifier that accepts any certificate but still checks the
+/// handshake signature against the certificate's key, so a connection proves
+/// that the server holds the key of the certificate it sent.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A client configuration that accepts any certificate; see [`AnyCertificate`].
+pub fn observing_client(alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// Opens a TLS connection to `address`, presenting `server_name` in SNI.
+pub async fn connect(
+    address: SocketAddr,
+    config: Arc<ClientConfig>,
+    server_name: &str,
+) -> Result<TlsStream<TcpStream>, std::io::Error> {
+    let tcp = TcpStream::connect(address).await?;
+    let name = ServerName::try_from(server_name.to_owned()).expect("valid server name");
+    TlsConnector::from(config).connect(name, tcp).await
+}
+
+/// The leaf certificate the server sent on `stream`.
+pub fn peer_leaf(stream: &TlsStream<TcpStream>) -> Vec<u8> {
+    let (_, connection) = stream.get_ref();
+    connection
+        .peer_certificates()
+        .expect("server sent certificates")[0]
+        .to_vec()
+}
+
+/// An HTTP/1.1 keep-alive connection over TLS.
+pub struct HttpConnection {
+    sender: SendRequest<Full<Bytes>>,
+    /// The leaf certificate seen in this connection's handshake.
+    pub leaf: Vec<u8>,
+}
+
+impl HttpConnection {
+    /// Connects with `config` and starts HTTP/1.1.
+    pub async fn open(address: SocketAddr, config: Arc<ClientConfig>) -> HttpConnection {
+        let stream = connect(address, config, "127.0.0.1")
+            .await
+            .expect("TLS handshake succeeds");
+        let leaf = peer_leaf(&stream);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("HTTP/1.1 handshake succeeds");
+        tokio::spawn(connection);
+        HttpConnection { sender, leaf }
+    }
+
+    /// Sends one request and returns the status, headers and body.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        credentials: Option<(&str, &str)>,
+        json_body: Option<&str>,
+    ) -> (StatusCode, hyper::HeaderMap, String) {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1");
+        if let Some((user, password)) = credentials {
+            use base64::Engine;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            builder = builder.header("authorization", format!("Basic {token}"));
+        }
+        let body = match json_body {
+            Some(json) => {
+                builder = builder.header("content-type", "application/json");
+                Full::new(Bytes::from(json.to_owned()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        self.sender
+            .ready()
+            .await
+            .expect("connection is ready for a request");
+        let response = self
+            .sender
+            .send_request(builder.body(body).unwrap())
+            .await
+            .expect("server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body arrives")
+            .to_bytes();
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// Runs `openssl ARGS` with `stdin` and returns stdout; panics with stderr on failure.
+pub fn openssl(args: &[&str], stdin: &[u8]) -> String {
+    let output = openssl_output(args, stdin);
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `openssl ARGS` with `stdin` and returns the whole output.
+pub fn openssl_output(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is installed (the test setup installs it)");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Extracts the first PEM certificate from text such as `s_client -showcerts` output.
+pub fn first_pem_certificate(text: &str) -> Option<String> {
+    let start = text.find("-----BEGIN CERTIFICATE-----")?;
+    let end_marker = "-----END CERTIFICATE-----";
+    let end = text[start..].find(end_marker)? + start + end_marker.len();
+    Some(format!("{}\n", &text[start..end]))
+}
