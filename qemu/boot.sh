@@ -16,9 +16,10 @@
 #   CONSOLE.in   a FIFO; each line written to it is a command for the guest's
 #                /init, for example: echo poweroff > CONSOLE.in
 # CONSOLE is $CAMCERTD_QEMU_CONSOLE, by default "console" in a new temporary
-# folder; the script prints both paths. QEMU opens both files read-write, so a
-# writer of CONSOLE.in never blocks while QEMU runs, and the guest never blocks on
-# a full pipe because CONSOLE.out is a regular file.
+# folder, and the script prints both paths. QEMU's pipe backend opens both
+# files read-write, so opening CONSOLE.in for writing does not block while QEMU
+# runs. CONSOLE.out is a regular file, so the guest's output cannot fill a pipe
+# that nobody reads and stall the guest.
 #
 # The script replaces itself with QEMU (exec), so the PID of the script is the
 # PID of QEMU. QEMU exits with status 0 when the guest powers off, and also when
@@ -44,7 +45,7 @@ case "$arch" in
         ;;
     armhf)
         # Debian's armmp kernel has no LPAE, so every device must sit below
-        # 4 GiB; highmem=off keeps the virt board's PCIe windows there.
+        # 4 GiB, and highmem=off keeps the virt board's PCIe windows there.
         qemu=(qemu-system-arm -M virt,highmem=off -cpu cortex-a7)
         ;;
     *) usage ;;

@@ -82,7 +82,7 @@ if [ "$apt_updated" = no ]; then
     apt-get update -q
 fi
 
-# The metapackage is empty; the kernel and its modules are in the versioned
+# The metapackage is empty. The kernel and its modules are in the versioned
 # package it depends on, for example linux-image-6.1.0-57-arm64.
 kernel_pkg=$(apt-cache depends --important "$kernel_meta_pkg:$arch" \
     | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { sub(/:.*/, "", $2); print $2; exit }')

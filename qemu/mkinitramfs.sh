@@ -3,7 +3,7 @@
 #
 # Usage: qemu/mkinitramfs.sh ARCH OVERLAY_DIR OUT.cpio.gz
 #
-# The initramfs holds busybox-static, the kernel modules for virtio
+# The initramfs contains busybox-static, the kernel modules for virtio
 # networking and the virtio RNG, an /init (PID 1) and, copied on top, the files of
 # OVERLAY_DIR: a firmware root file system overlay such as /usr/bin/camcertd,
 # /etc/camcertd/camcertd.toml and /etc/init.d/S50camcertd.
@@ -57,9 +57,9 @@ fi
 kver=$(cat "$cache/kver")
 moddir=$cache/root/lib/modules/$kver
 
-# Modules that /init loads. Their dependencies are added below. virtio,
-# virtio_ring, failover and net_failover are among them on Debian's kernels;
-# the generic kernels build virtio and virtio_ring in, the cloud kernel as modules.
+# Modules that /init loads, and add_module adds their dependencies. On Debian's
+# kernels those include failover and net_failover, and on the cloud kernel also
+# virtio and virtio_ring, which the generic kernels build in.
 wanted_modules=(virtio_mmio virtio_net virtio_rng)
 
 staging=$(mktemp -d)
@@ -150,9 +150,9 @@ mkdir -p "$staging/sbin"
 "$cross_gcc" -static -Os -s -Wall -Wextra -D_TIME_BITS=64 -D_FILE_OFFSET_BITS=64 \
     -o "$staging/sbin/camcertd-qemu-settime" "$(dirname "$0")/settime.c"
 
-# Root file system skeleton. The applet symlinks are made by /init with
-# "busybox --install -s" because the ARM busybox cannot run on the build host
-# without qemu-user; only /bin/sh must exist before that, for /init itself.
+# Root file system skeleton. /init makes the applet symlinks with
+# "busybox --install -s", because the ARM busybox cannot run on the build host
+# without qemu-user. Only /bin/sh must exist before that, for /init itself.
 mkdir -p "$staging"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,proc,sys,dev,tmp,run,root,var/lib,var/log,var/run}
 chmod 1777 "$staging/tmp"
 cp "$cache/root/bin/busybox" "$staging/bin/busybox"
@@ -217,7 +217,7 @@ while read -r module; do
 done <"/lib/modules/$KVER/insmod.order"
 
 ifconfig lo 127.0.0.1 up
-# Probing the virtio-mmio devices registers eth0; wait for it up to 10 s.
+# Probing the virtio-mmio devices registers eth0, so wait for it up to 10 s.
 tries=0
 while [ ! -e /sys/class/net/eth0 ] && [ $tries -lt 100 ]; do
     sleep 0.1
@@ -231,9 +231,10 @@ else
 fi
 
 # The clock is set after the network is up and before the services start.
-# On armhf, busybox has a 32-bit time_t and stat() fails with EOVERFLOW on
-# every file stamped after 2038-01-19, which includes the sysfs entries of
-# devices probed after a jump past that date; the eth0 check above would fail.
+# On armhf, busybox has a 32-bit time_t, and its stat() fails with EOVERFLOW
+# on every file stamped after 2038-01-19. After a jump past that date, the
+# sysfs entries of newly probed devices are such files, and the eth0 check
+# above would fail.
 # Kernel parameters with a dot are not passed to init, so read /proc/cmdline.
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
@@ -290,8 +291,9 @@ chmod 755 "$staging/init"
 cp -a "$overlay"/. "$staging"/
 
 mkdir -p "$(dirname "$out")"
-# newc is the cpio format the kernel unpacks. Files are recorded as owned by
-# root whoever built the archive, and in sorted order for a stable archive.
+# newc is the cpio format the kernel unpacks. Every file is recorded as owned
+# by root, whichever user built the archive, and in sorted order so that the
+# same input gives the same archive.
 (cd "$staging" && find . -print0 | LC_ALL=C sort -z \
     | cpio --null --create --format=newc --owner=0:0 --reproducible --quiet) \
     | gzip -9 -n >"$out"

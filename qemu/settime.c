@@ -30,7 +30,7 @@ int main(int argc, char **argv)
      * build host with qemu-user (binfmt_misc), where, as root, it would set
      * the host's clock. */
     if (getppid() != 1) {
-        fprintf(stderr, "settime: refusing to run: the parent process is not PID 1 (the guest's /init)\n");
+        fprintf(stderr, "settime: rejected: the parent process is not PID 1 (the guest's /init); this program sets the system clock and runs only in the QEMU test guest\n");
         return 1;
     }
 

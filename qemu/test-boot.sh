@@ -15,19 +15,27 @@
 #
 # Environment:
 #   CAMCERTD_TEST_PASSWORD     admin password (default camcertd-test)
-#   CAMCERTD_QEMU_BOOT_TIMEOUT seconds to wait for the first answer (default 120)
+#   CAMCERTD_QEMU_BOOT_TIMEOUT seconds to wait for the first response (default 120)
 #   CAMCERTD_QEMU_KERNEL_ARGS  extra kernel arguments, for example
 #                              camcertd.date=2040-06-01T00:00:00
 #   CAMCERTD_QEMU_CACHE        kernel and busybox cache (see qemu/fetch.sh)
+#   CAMCERTD_QEMU_LOG          file that receives a copy of the guest console log
 #
-# Checks: the guest boots and its init finishes; the service answers on the
-# forwarded port; the served certificate parses and its subjectAltName contains
-# IP Address 10.0.2.15; curl verifies that certificate for https://10.0.2.15/
-# (--connect-to sends the connection to the forwarded loopback port) and
-# GET /api/v1/certificate with the admin password returns JSON with an
-# "origin" field; a wrong password gets 401; the guest powers off and QEMU
-# exits with status 0. The last line is "N passed, M failed"; the exit status
-# is 0 only when nothing failed. On a failure the guest console log is printed.
+# Checks, in order:
+#   - the guest boots and its init finishes;
+#   - the service responds on the forwarded port;
+#   - the served certificate parses;
+#   - its subjectAltName contains IP Address 10.0.2.15;
+#   - curl verifies that certificate for https://10.0.2.15/ (--connect-to sends
+#     the connection to the forwarded loopback port), and GET
+#     /api/v1/certificate with the admin password returns 200;
+#   - the returned JSON has an "origin" field;
+#   - a wrong password gets 401;
+#   - the guest powers off and QEMU exits with status 0;
+#   - the guest's /init logged no errors (failed insmod, no DHCP lease, an init
+#     script's start or stop failing).
+# The last line is "N passed, M failed", and the exit status is 0 only when
+# nothing failed. On a failure the script prints the guest console log.
 #
 # Runs as root, because qemu/fetch.sh installs packages when they are missing.
 # All traffic goes to 127.0.0.1: the guest is on QEMU user networking with
@@ -71,8 +79,8 @@ fail() {
     echo "FAIL: $*"
 }
 
-# bash reaps its background children, but a child that has exited and not
-# been reaped yet still answers kill -0, so the process state is checked too.
+# kill -0 also succeeds for a child that has exited but that bash has not
+# reaped yet, so the process state is checked too.
 qemu_running() {
     [ -n "$qemu_pid" ] || return 1
     kill -0 "$qemu_pid" 2>/dev/null || return 1
@@ -102,6 +110,9 @@ cleanup() {
         fi
         wait "$qemu_pid" 2>/dev/null || true
     fi
+    if [ -n "${CAMCERTD_QEMU_LOG:-}" ] && [ -f "$console.out" ]; then
+        cp "$console.out" "$CAMCERTD_QEMU_LOG" || true
+    fi
     rm -rf "$workdir"
     exit "$status"
 }
@@ -126,8 +137,9 @@ elapsed_since() {
     awk -v start="$1" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - start }'
 }
 
-# Pick a free port on 127.0.0.1: a refused connection means nobody listens.
-# Another program may take it before QEMU does; boot_guest then retries.
+# Pick a free port on 127.0.0.1, where a refused connection means that no
+# process listens. Another program may take it before QEMU does, and then
+# boot_guest retries.
 pick_port() {
     local port
     for _ in $(seq 1 50); do
@@ -184,7 +196,7 @@ case "$1" in
         [ -f "$pidfile" ] || exit 0
         pid=$(cat "$pidfile")
         kill -TERM "$pid" 2>/dev/null || exit 0
-        # camcertd exits on SIGTERM; wait for it up to 10 s.
+        # camcertd exits on SIGTERM. Wait for it up to 10 s.
         tries=0
         while kill -0 "$pid" 2>/dev/null && [ $tries -lt 100 ]; do
             sleep 0.1
@@ -219,12 +231,12 @@ EOF
     chmod 755 "$dir/etc/init.d/S50httpd"
 }
 
-# Start QEMU in the background; retry with another port when the forward
-# cannot be set up because the port was taken in the meantime.
+# Start QEMU in the background. When the forward cannot be set up because
+# another program took the port in the meantime, retry with another port.
 boot_guest() {
     local attempt
     for attempt in 1 2 3; do
-        port=$(pick_port)
+        port=$(pick_port) || return 1
         CAMCERTD_QEMU_CONSOLE=$console \
             "$qemu_dir/boot.sh" "$arch" "$workdir/initramfs.cpio.gz" "$port" "${kernel_args[@]}" \
             </dev/null >/dev/null 2>"$workdir/qemu.stderr" &
@@ -241,12 +253,12 @@ boot_guest() {
     return 1
 }
 
-# Wait until the guest answers on the forwarded port. Polling starts after
+# Wait until the guest responds on the forwarded port. Polling starts after
 # the init's done marker: before the guest network is up, QEMU accepts a
 # connection and holds it until curl times out, while afterwards a closed
-# guest port resets the connection at once. Only an HTTP status counts as an
-# answer.
-wait_for_answer() {
+# guest port resets the connection at once. Only an HTTP status counts as a
+# response.
+wait_for_response() {
     local url=$1
     local deadline=$((SECONDS + boot_timeout))
     while ! grep -q 'camcertd-qemu: init done' "$console.out"; do
@@ -266,7 +278,7 @@ wait_for_answer() {
     [ "$smoke" = yes ] || curl_opts+=(-k)
     while [ $SECONDS -lt $deadline ]; do
         if ! qemu_running; then
-            echo "test-boot.sh: QEMU exited before the guest answered"
+            echo "test-boot.sh: QEMU exited before the guest responded"
             return 1
         fi
         local code
@@ -276,7 +288,7 @@ wait_for_answer() {
         fi
         sleep 0.5
     done
-    echo "test-boot.sh: no answer on $url within $boot_timeout s"
+    echo "test-boot.sh: no response from $url within $boot_timeout s"
     return 1
 }
 
@@ -360,9 +372,9 @@ test_smoke_http() {
     local body
     body=$(curl -sS --noproxy '*' --max-time 10 "http://127.0.0.1:$port/" 2>&1 || true)
     if [ "$body" = "camcertd-qemu smoke test" ]; then
-        pass "busybox httpd in the guest answers through the forwarded port"
+        pass "busybox httpd in the guest responds through the forwarded port"
     else
-        fail "unexpected answer from the guest: $body"
+        fail "unexpected response from the guest: $body"
     fi
 }
 
@@ -405,14 +417,14 @@ fi
 echo "test-boot.sh: booting $arch, guest port 443 forwarded from 127.0.0.1:$port"
 
 if [ "$smoke" = yes ]; then
-    answer_url=http://127.0.0.1:$port/
+    response_url=http://127.0.0.1:$port/
 else
-    answer_url=https://127.0.0.1:$port/api/v1/certificate
+    response_url=https://127.0.0.1:$port/api/v1/certificate
 fi
-if wait_for_answer "$answer_url"; then
-    pass "first answer $(elapsed_since "$boot_start") s after QEMU started"
+if wait_for_response "$response_url"; then
+    pass "first response $(elapsed_since "$boot_start") s after QEMU started"
 else
-    fail "no answer from the guest"
+    fail "no response from the guest"
     finish
 fi
 
@@ -423,4 +435,10 @@ else
 fi
 
 power_off
+
+if grep -q 'camcertd-qemu: ERROR' "$console.out"; then
+    fail "guest init logged errors: $(grep 'camcertd-qemu: ERROR' "$console.out" | tr '\n' ' ')"
+else
+    pass "guest init logged no errors"
+fi
 finish

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use camcertd::config::Config;
 use camcertd::manager::{self, SelfSignedOptions, Status};
@@ -71,13 +73,7 @@ type CommandResult = Result<(), String>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging();
 
     let result = load_config(&cli).and_then(|config| match cli.command {
         Command::Serve { https_listen } => serve(config, https_listen),
@@ -95,6 +91,26 @@ fn main() -> ExitCode {
             eprintln!("camcertd: error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr with the filter from `RUST_LOG`, such as `info,camcertd=debug`
+/// (default `info`). A plain target filter keeps the binary small: no regex.
+fn init_logging() {
+    let default = || Targets::new().with_default(tracing::Level::INFO);
+    let (filter, invalid) = match std::env::var("RUST_LOG") {
+        Ok(text) => match text.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(err) => (default(), Some(format!("{text:?}: {err}"))),
+        },
+        Err(_) => (default(), None),
+    };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry().with(layer).with(filter).init();
+    if let Some(invalid) = invalid {
+        tracing::warn!("RUST_LOG {invalid}; logging at info instead");
     }
 }
 
