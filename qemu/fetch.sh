@@ -57,6 +57,8 @@ command -v "$cross_gcc" >/dev/null || missing+=("${cross_pkgs[@]}")
 command -v cpio >/dev/null || missing+=(cpio)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+# test-boot.sh runs curl under faketime when the guest clock is moved.
+command -v faketime >/dev/null || missing+=(faketime)
 apt_updated=no
 if [ ${#missing[@]} -gt 0 ]; then
     echo "fetch.sh: installing host packages: ${missing[*]}"

@@ -17,7 +17,10 @@
 #   CAMCERTD_TEST_PASSWORD     admin password (default camcertd-test)
 #   CAMCERTD_QEMU_BOOT_TIMEOUT seconds to wait for the first response (default 120)
 #   CAMCERTD_QEMU_KERNEL_ARGS  extra kernel arguments, for example
-#                              camcertd.date=2040-06-01T00:00:00
+#                              camcertd.date=2040-06-01T00:00:00 (the guest
+#                              clock's start; curl then runs under faketime
+#                              so that it checks certificate validity against
+#                              the guest's time, not the host's)
 #   CAMCERTD_QEMU_CACHE        kernel and busybox cache (see qemu/fetch.sh)
 #   CAMCERTD_QEMU_LOG          file that receives a copy of the guest console log
 #
@@ -62,6 +65,12 @@ password=${CAMCERTD_TEST_PASSWORD:-camcertd-test}
 boot_timeout=${CAMCERTD_QEMU_BOOT_TIMEOUT:-120}
 read -r -a kernel_args <<<"${CAMCERTD_QEMU_KERNEL_ARGS:-}"
 guest_ip=10.0.2.15
+guest_date=
+for kernel_arg in "${kernel_args[@]}"; do
+    case "$kernel_arg" in
+        camcertd.date=*) guest_date=${kernel_arg#camcertd.date=} ;;
+    esac
+done
 
 passed=0
 failed=0
@@ -242,6 +251,7 @@ boot_guest() {
             </dev/null >/dev/null 2>"$workdir/qemu.stderr" &
         qemu_pid=$!
         boot_start=$(date +%s.%N)
+        boot_seconds=$SECONDS
         sleep 1
         if qemu_running || ! grep -q 'host forwarding rule' "$workdir/qemu.stderr"; then
             return 0
@@ -324,7 +334,7 @@ test_https() {
     timeout 30 openssl s_client -connect "127.0.0.1:$port" -showcerts </dev/null >"$s_client" 2>&1 || true
     sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "$s_client" >"$chain"
     local text
-    if [ -s "$chain" ] && text=$(openssl x509 -in "$chain" -noout -subject -issuer -enddate -ext subjectAltName 2>&1); then
+    if [ -s "$chain" ] && text=$(openssl x509 -in "$chain" -noout -subject -issuer -startdate -enddate -ext subjectAltName 2>&1); then
         pass "served certificate parses"
         echo "$text" | sed 's/^/    /'
     else
@@ -346,8 +356,21 @@ test_https() {
     local curl_common=(-sS --noproxy '*' --max-time 30 --cacert "$chain"
         --connect-to "$guest_ip:443:127.0.0.1:$port")
     local url=https://$guest_ip/api/v1/certificate
+    local curl=(curl)
+    if [ -n "$guest_date" ]; then
+        # The guest clock started at guest_date when /init ran, which was
+        # after boot_start, so guest_date plus the time since boot_start is
+        # at or after the guest's current time and the certificate's notBefore.
+        # Only the wall clock is faked: curl's timeouts use the monotonic clock.
+        local start_epoch now_epoch fake_time
+        start_epoch=$(date -u -d "${guest_date/T/ } UTC" +%s)
+        now_epoch=$((start_epoch + ${SECONDS} - boot_seconds + 1))
+        fake_time=$(date -u -d "@$now_epoch" '+%Y-%m-%d %H:%M:%S')
+        curl=(env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$fake_time" curl)
+        echo "    curl runs with the wall clock at $fake_time UTC (guest time)"
+    fi
     local code
-    code=$(curl "${curl_common[@]}" -u "admin:$password" -o "$body" -w '%{http_code}' "$url" 2>"$workdir/curl.stderr" || true)
+    code=$("${curl[@]}" "${curl_common[@]}" -u "admin:$password" -o "$body" -w '%{http_code}' "$url" 2>"$workdir/curl.stderr" || true)
     if [ "$code" = 200 ]; then
         pass "GET $url with verified TLS and admin password returns 200"
     else
@@ -360,7 +383,7 @@ test_https() {
         fail "certificate JSON has no origin field; body: $(head -c 500 "$body" 2>/dev/null)"
     fi
 
-    code=$(curl "${curl_common[@]}" -u "admin:not-$password" -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
+    code=$("${curl[@]}" "${curl_common[@]}" -u "admin:not-$password" -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
     if [ "$code" = 401 ]; then
         pass "wrong admin password gets 401"
     else
@@ -410,6 +433,7 @@ fi
 
 port=
 boot_start=
+boot_seconds=
 if ! boot_guest; then
     fail "QEMU did not start"
     finish

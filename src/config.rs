@@ -71,6 +71,9 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// Seconds a client has to send the request headers. Default 10.
     pub header_timeout_secs: u64,
+    /// User to switch to after binding the listener, as a name from
+    /// /etc/passwd or `UID:GID`. `None` keeps the user camcertd was started as.
+    pub user: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -80,6 +83,7 @@ impl Default for ServerConfig {
             max_connections: 64,
             handshake_timeout_secs: 10,
             header_timeout_secs: 10,
+            user: None,
         }
     }
 }
@@ -114,6 +118,9 @@ pub struct CertificateConfig {
     pub hostname: Option<String>,
     /// Further DNS names for the subjectAltName, such as `camera.example.com`.
     pub extra_names: Vec<String>,
+    /// Interfaces whose addresses the certificate names, such as `["eth0"]`.
+    /// Empty means every interface.
+    pub interfaces: Vec<String>,
     /// Whether loopback addresses (127.0.0.1, ::1) go into the certificate.
     /// Default `true`, which the loopback development setup needs; boards set
     /// `false`.
@@ -132,6 +139,7 @@ impl Default for CertificateConfig {
         Self {
             hostname: None,
             extra_names: Vec::new(),
+            interfaces: Vec::new(),
             include_loopback: true,
             default_validity_days: 397,
             default_key_type: KeyType::EcdsaP256,

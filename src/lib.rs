@@ -15,6 +15,7 @@
 //! - [`netwatch`]: the camera's usable IP addresses, which the certificate names.
 //! - [`manager`]: the one task that owns certificate state and decides changes.
 //! - [`web`]: the HTTPS server, the JSON API and admin authentication.
+//! - [`privileges`]: switching from root to the service user after binding.
 //! - [`service`]: wiring of all of the above for `camcertd serve`.
 //!
 //! Data flows one way: an event reaches the manager, which writes the store,
@@ -27,6 +28,7 @@ pub mod config;
 pub mod manager;
 pub mod netwatch;
 pub mod pki;
+pub mod privileges;
 pub mod service;
 pub mod store;
 pub mod tls;

@@ -108,7 +108,10 @@ fn init_logging() {
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    tracing_subscriber::registry().with(layer).with(filter).init();
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .init();
     if let Some(invalid) = invalid {
         tracing::warn!("RUST_LOG {invalid}; logging at info instead");
     }
@@ -141,10 +144,34 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
                 "cannot listen on {address}: {err}; stop the other service on that port or choose another with --https-listen"
             )
         })?;
+        if let Some(user) = &config.server.user {
+            switch_user(user, &config.store.state_dir)?;
+        }
         camcertd::service::run(config, listener, shutdown_signal()?)
             .await
             .map_err(|err| err.to_string())
     })
+}
+
+/// Hands the state directory to `user` and switches to it, when running as
+/// root; otherwise checks that camcertd already runs as that user.
+fn switch_user(user: &str, state_dir: &Path) -> CommandResult {
+    use camcertd::privileges;
+    let target = privileges::resolve(user).map_err(|err| err.to_string())?;
+    let current = nix::unistd::Uid::effective();
+    if current == target.uid {
+        return Ok(());
+    }
+    if !current.is_root() {
+        return Err(format!(
+            "server.user is {user:?} (uid {}) but camcertd runs as uid {current} without root; start it as root or as that user",
+            target.uid
+        ));
+    }
+    privileges::hand_over_state_dir(state_dir, target).map_err(|err| err.to_string())?;
+    privileges::drop_to(target).map_err(|err| err.to_string())?;
+    tracing::info!(%user, uid = %target.uid, gid = %target.gid, "switched from root to the service user");
+    Ok(())
 }
 
 /// Watches SIGTERM and SIGINT from now on and returns a future that completes

@@ -225,8 +225,8 @@ pub fn issue(
     };
 
     let (hostname, extra_names) = certificate_names(config);
-    let addresses =
-        netwatch::current_addresses(config.include_loopback).map_err(ManagerError::Addresses)?;
+    let addresses = netwatch::current_addresses(config.include_loopback, &config.interfaces)
+        .map_err(ManagerError::Addresses)?;
     let request = SelfSignedRequest {
         validity_days,
         hostname,

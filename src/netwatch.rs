@@ -55,9 +55,16 @@ pub fn usable_set(
 }
 
 /// Reads the host's current usable addresses from the kernel with getifaddrs.
-pub fn current_addresses(include_loopback: bool) -> std::io::Result<AddressSet> {
+/// `watched` names the interfaces to read; empty means all of them.
+pub fn current_addresses(
+    include_loopback: bool,
+    watched: &[String],
+) -> std::io::Result<AddressSet> {
     let interfaces = nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)?;
-    let addresses = interfaces.filter_map(|interface| {
+    let watched_interfaces = interfaces.filter(|interface| {
+        watched.is_empty() || watched.iter().any(|name| *name == interface.interface_name)
+    });
+    let addresses = watched_interfaces.filter_map(|interface| {
         let address = interface.address?;
         if let Some(v4) = address.as_sockaddr_in() {
             Some(IpAddr::V4(v4.ip()))
@@ -111,9 +118,18 @@ mod tests {
 
     #[test]
     fn current_addresses_include_loopback_when_asked() {
-        let set = current_addresses(true).unwrap();
+        let set = current_addresses(true, &[]).unwrap();
         assert!(set.iter().any(|address| address.is_loopback()), "{set:?}");
-        let set = current_addresses(false).unwrap();
+        let set = current_addresses(false, &[]).unwrap();
         assert!(!set.iter().any(|address| address.is_loopback()), "{set:?}");
+    }
+
+    #[test]
+    fn current_addresses_of_named_interface_only() {
+        let set = current_addresses(true, &["lo".to_owned()]).unwrap();
+        assert!(!set.is_empty());
+        assert!(set.iter().all(|address| address.is_loopback()), "{set:?}");
+        let set = current_addresses(true, &["no-such-interface".to_owned()]).unwrap();
+        assert!(set.is_empty(), "{set:?}");
     }
 }

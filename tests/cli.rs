@@ -262,3 +262,85 @@ fn empty_password_is_rejected() {
     assert!(!output.status.success());
     assert!(stderr_of(&output).contains("empty password"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn root_switches_to_service_user() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: switching users needs root; run the tests as root to cover it");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The temporary folder's parent must let the service user reach the state directory.
+    fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = dir.path().join("camcertd.toml");
+    fs::write(&config, "[server]\nuser = \"65534:65534\"\n").unwrap();
+    let state_dir = dir.path().join("state");
+    let server = Server::start(&state_dir, &["--config", config.to_str().unwrap()]);
+
+    let status = fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .unwrap();
+    let uids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
+    assert_eq!(
+        uids, ["65534"; 4],
+        "real, effective, saved and file system uid"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(fs::metadata(&state_dir).unwrap().uid(), 65534);
+    assert_eq!(
+        fs::metadata(state_dir.join("gen-00000001/key.pem"))
+            .unwrap()
+            .uid(),
+        65534
+    );
+    assert!(server
+        .log_text()
+        .contains("switched from root to the service user"));
+
+    let mut connection =
+        HttpConnection::open(server.address, observing_client(&[b"http/1.1"])).await;
+    let (status, _, body) = connection
+        .request(
+            "POST",
+            "/api/v1/certificate/self-signed",
+            Some(("admin", &server.password())),
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(
+        status,
+        hyper::StatusCode::OK,
+        "the service user can write new generations: {body}"
+    );
+}
+
+#[test]
+fn unknown_service_user_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("camcertd.toml");
+    fs::write(&config, "[server]\nuser = \"no-such-camera-user\"\n").unwrap();
+    let output = run_camcertd(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--state-dir",
+            dir.path().join("s").to_str().unwrap(),
+            "--https-listen",
+            "127.0.0.1:0",
+        ],
+        "",
+    );
+    assert!(!output.status.success());
+    let message = stderr_of(&output);
+    assert!(
+        message.contains("\"no-such-camera-user\" not found in /etc/passwd"),
+        "{message}"
+    );
+}
