@@ -62,7 +62,7 @@ pub fn current_addresses(
 ) -> std::io::Result<AddressSet> {
     let interfaces = nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)?;
     let watched_interfaces = interfaces.filter(|interface| {
-        watched.is_empty() || watched.iter().any(|name| *name == interface.interface_name)
+        watched.is_empty() || watched.contains(&interface.interface_name)
     });
     let addresses = watched_interfaces.filter_map(|interface| {
         let address = interface.address?;
