@@ -13,8 +13,10 @@
 # The serial console is a QEMU "pipe" character device on two files, so the
 # host can read and write it while QEMU runs in the background:
 #   CONSOLE.out  everything the guest prints (a regular file: the console log)
-#   CONSOLE.in   a FIFO; each line written to it is a command for the guest's
-#                /init, for example: echo poweroff > CONSOLE.in
+#   CONSOLE.in   a FIFO, where each line written is a command for the guest's
+#                /init: "echo poweroff > CONSOLE.in" stops the init scripts and
+#                powers off, and "echo shell > CONSOLE.in" starts a shell that
+#                reads the following lines
 # CONSOLE is $CAMCERTD_QEMU_CONSOLE, by default "console" in a new temporary
 # folder, and the script prints both paths. QEMU's pipe backend opens both
 # files read-write, so opening CONSOLE.in for writing does not block while QEMU

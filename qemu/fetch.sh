@@ -57,8 +57,10 @@ command -v "$cross_gcc" >/dev/null || missing+=("${cross_pkgs[@]}")
 command -v cpio >/dev/null || missing+=(cpio)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
-# test-boot.sh runs curl under faketime when the guest clock is moved.
+# test-boot.sh runs curl under faketime when the guest clock is moved, and
+# the ARM camcertd under qemu-user to hash the test password.
 command -v faketime >/dev/null || missing+=(faketime)
+command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
 apt_updated=no
 if [ ${#missing[@]} -gt 0 ]; then
     echo "fetch.sh: installing host packages: ${missing[*]}"
@@ -109,7 +111,7 @@ for deb in "$cache"/debs/*.deb; do
     dpkg-deb -x "$deb" "$cache/root"
 done
 
-# The package holds exactly one kernel release.
+# The kernel package contains exactly one kernel release.
 kver=$(ls "$cache/root/lib/modules")
 if [ "$(echo "$kver" | wc -l)" -ne 1 ] || [ ! -f "$cache/root/boot/vmlinuz-$kver" ]; then
     echo "fetch.sh: unexpected layout in $kernel_pkg: lib/modules has '$kver'" >&2

@@ -21,17 +21,21 @@
 #      camcertd.date=YYYY-MM-DDTHH:MM:SS (UTC), because the guest clock
 #      otherwise starts at the host's time. The setter is qemu/settime.c,
 #      because armhf's busybox "date -s" rejects dates after 2038-01-19.
-#      NOTE: on armhf past that date, busybox tools that stat() a file
-#      stamped after it fail with EOVERFLOW, and init scripts may trip on that;
+#      NOTE: on armhf past that date, the stat() of busybox tools fails with
+#      EOVERFLOW on every file stamped after it (32-bit time_t), and overlay
+#      init scripts that test or list such files fail too.
 #   4. runs every executable /etc/init.d/S* with "start", in name order;
 #   5. prints "camcertd-qemu: init done" and reads commands from the serial console:
-#        poweroff  runs every /etc/init.d/S* with "stop" in reverse name
+#        poweroff  runs the init scripts of step 4 with "stop" in reverse
 #                  order, then powers the machine off (PSCI SYSTEM_OFF, so
 #                  QEMU exits with status 0)
-#        shell     starts an interactive shell; the loop resumes after it exits
+#        shell     starts an interactive shell, and the loop resumes after it exits
 #
-# The console is the only channel from the host into this guest: the serial
-# console is already there, and reading it needs no extra kernel driver.
+# The console is the only channel from the host into this guest, because it
+# needs nothing more in the guest. QEMU's system_powerdown on the virt board
+# with a device tree boot presses a GPIO power key instead, which needs the
+# gpio_keys driver (a module on Debian's arm64 kernel) and an input event
+# handler in the guest.
 set -euo pipefail
 
 usage() {
@@ -70,32 +74,26 @@ normalize() {
     echo "${1//-/_}"
 }
 
+# Print the line of LIST (modules.order or modules.builtin, paths relative to
+# lib/modules/KVER) whose module is NAME, or nothing.
+find_module_line() {
+    awk -v name="$(normalize "$1")" '{
+        base = $0
+        sub(/.*\//, "", base)
+        sub(/\.ko$/, "", base)
+        gsub(/-/, "_", base)
+        if (base == name) { print; exit }
+    }' "$2"
+}
+
 # Print the path of a module under lib/modules/KVER, empty when the module is
 # not built as a module. modules.order lists every module the package ships.
 module_path() {
-    local name
-    name=$(normalize "$1")
-    local rel
-    while read -r rel; do
-        local base=${rel##*/}
-        base=${base%.ko}
-        if [ "$(normalize "$base")" = "$name" ]; then
-            echo "$rel"
-            return
-        fi
-    done <"$moddir/modules.order"
+    find_module_line "$1" "$moddir/modules.order"
 }
 
 is_builtin() {
-    local name
-    name=$(normalize "$1")
-    local rel
-    while read -r rel; do
-        local base=${rel##*/}
-        base=${base%.ko}
-        [ "$(normalize "$base")" = "$name" ] && return 0
-    done <"$moddir/modules.builtin"
-    return 1
+    [ -n "$(find_module_line "$1" "$moddir/modules.builtin")" ]
 }
 
 # The .debs ship no modules.dep (depmod runs in the package's postinst), so the
@@ -158,7 +156,8 @@ chmod 1777 "$staging/tmp"
 cp "$cache/root/bin/busybox" "$staging/bin/busybox"
 ln -s busybox "$staging/bin/sh"
 # The kernel opens /dev/console for PID 1 before devtmpfs is mounted. Creating
-# the node needs root; without it the kernel's built-in /dev/console is used.
+# the node needs root. Without it, the kernel uses the /dev/console node of its
+# built-in initramfs (usr/default_cpio_list in the kernel source).
 mknod -m 600 "$staging/dev/console" c 5 1 2>/dev/null || true
 echo "root:x:0:0:root:/root:/bin/sh" >"$staging/etc/passwd"
 echo "root:x:0:" >"$staging/etc/group"
@@ -240,17 +239,21 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
         camcertd.date=*)
             # settime checks that PID 1 is its parent, so no subshell here.
-            echo -n "camcertd-qemu: clock set to "
             /sbin/camcertd-qemu-settime "${arg#camcertd.date=}" \
                 || log "ERROR: failed to set the clock to ${arg#camcertd.date=}"
             ;;
     esac
 done
 
+# The stop loop walks this list in reverse instead of testing the files again.
+# Running a script moves its access time to the guest clock, and past 2038 the
+# 32-bit stat() behind busybox's "test -x" and "ls" then fails on armhf.
+started=
 for script in /etc/init.d/S*; do
     [ -x "$script" ] || continue
     log "running $script start"
     "$script" start || log "ERROR: $script start exited with status $?"
+    started="$script $started"
 done
 
 log "init done"
@@ -276,8 +279,7 @@ while :; do
     esac
 done
 
-for script in $(ls -r /etc/init.d/S* 2>/dev/null); do
-    [ -x "$script" ] || continue
+for script in $started; do
     log "running $script stop"
     "$script" stop || log "ERROR: $script stop exited with status $?"
 done

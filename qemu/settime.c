@@ -1,7 +1,7 @@
 /*
  * Set the system clock of the QEMU test guest from a UTC date.
  *
- * Usage: settime YYYY-MM-DDTHH:MM:SS
+ * Usage: settime YYYY-MM-DDTHH:MM:SS[Z]
  *
  * qemu/mkinitramfs.sh builds this as a static ARM binary with a 64-bit
  * time_t (-D_TIME_BITS=64). busybox "date -s" cannot be used for this on
@@ -10,28 +10,24 @@
  * that date on 32-bit ARM either.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
     struct tm requested = {0};
-    char trailing;
+    int parsed_length = -1;
 
+    /* The date must end after the seconds or with a single "Z". */
     if (argc != 2 ||
-        sscanf(argv[1], "%d-%d-%dT%d:%d:%d%c", &requested.tm_year, &requested.tm_mon,
+        sscanf(argv[1], "%d-%d-%dT%d:%d:%d%n", &requested.tm_year, &requested.tm_mon,
                &requested.tm_mday, &requested.tm_hour, &requested.tm_min,
-               &requested.tm_sec, &trailing) != 6) {
-        fprintf(stderr, "usage: settime YYYY-MM-DDTHH:MM:SS (UTC)\n");
+               &requested.tm_sec, &parsed_length) != 6 ||
+        parsed_length < 0 ||
+        (strcmp(argv[1] + parsed_length, "") != 0 && strcmp(argv[1] + parsed_length, "Z") != 0)) {
+        fprintf(stderr, "usage: settime YYYY-MM-DDTHH:MM:SS[Z] (UTC)\n");
         return 2;
-    }
-
-    /* Only the guest's /init may call this. The ARM binary also runs on a
-     * build host with qemu-user (binfmt_misc), where, as root, it would set
-     * the host's clock. */
-    if (getppid() != 1) {
-        fprintf(stderr, "settime: rejected: the parent process is not PID 1 (the guest's /init); this program sets the system clock and runs only in the QEMU test guest\n");
-        return 1;
     }
 
     struct tm normalized = requested;
@@ -46,6 +42,14 @@ int main(int argc, char **argv)
         normalized.tm_sec != requested.tm_sec) {
         fprintf(stderr, "settime: invalid date: %s\n", argv[1]);
         return 2;
+    }
+
+    /* Only the guest's /init may call this. The ARM binary also runs on a
+     * build host with qemu-user (binfmt_misc), where, as root, it would set
+     * the host's clock. */
+    if (getppid() != 1) {
+        fprintf(stderr, "settime: rejected: the parent process is not PID 1 (the guest's /init); this program sets the system clock and runs only in the QEMU test guest\n");
+        return 1;
     }
 
     struct timespec now = {.tv_sec = seconds, .tv_nsec = 0};
@@ -63,6 +67,6 @@ int main(int argc, char **argv)
     char text[32];
     gmtime_r(&now.tv_sec, &current);
     strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &current);
-    printf("%s (%lld s since the epoch)\n", text, (long long)now.tv_sec);
+    printf("settime: clock set to %s (%lld s since the epoch)\n", text, (long long)now.tv_sec);
     return 0;
 }

@@ -35,6 +35,7 @@
 #   - the returned JSON has an "origin" field;
 #   - a wrong password gets 401;
 #   - the guest powers off and QEMU exits with status 0;
+#   - /init ran every init script it started with "stop" before powering off;
 #   - the guest's /init logged no errors (failed insmod, no DHCP lease, an init
 #     script's start or stop failing).
 # The last line is "N passed, M failed", and the exit status is 0 only when
@@ -58,6 +59,16 @@ case "$arch" in
     armhf) triple=armv7-unknown-linux-gnueabihf qemu_user=qemu-arm ;;
     *) usage ;;
 esac
+case "$overlay_arg" in
+    --smoke | "") ;;
+    -*) usage ;;
+    *)
+        if [ ! -d "$overlay_arg" ]; then
+            echo "test-boot.sh: overlay folder not found: $overlay_arg" >&2
+            exit 2
+        fi
+        ;;
+esac
 
 qemu_dir=$(cd "$(dirname "$0")" && pwd)
 repo_dir=$(dirname "$qemu_dir")
@@ -68,7 +79,10 @@ guest_ip=10.0.2.15
 guest_date=
 for kernel_arg in "${kernel_args[@]}"; do
     case "$kernel_arg" in
-        camcertd.date=*) guest_date=${kernel_arg#camcertd.date=} ;;
+        camcertd.date=*)
+            guest_date=${kernel_arg#camcertd.date=}
+            guest_date=${guest_date%Z}
+            ;;
     esac
 done
 
@@ -99,7 +113,7 @@ qemu_running() {
 }
 
 print_console() {
-    echo "----- guest console log ($console.out) -----"
+    echo "----- guest console log -----"
     cat "$console.out" 2>/dev/null || echo "(no console log)"
     echo "----- QEMU messages -----"
     cat "$workdir/qemu.stderr" 2>/dev/null || true
@@ -202,8 +216,9 @@ case "$1" in
         echo $! >"$pidfile"
         ;;
     stop)
-        [ -f "$pidfile" ] || exit 0
-        pid=$(cat "$pidfile")
+        # No "test -f" here and rm may fail: with a 32-bit time_t, busybox's
+        # stat() fails on files written after 2038 (the guest clock may be there).
+        pid=$(cat "$pidfile" 2>/dev/null) || exit 0
         kill -TERM "$pid" 2>/dev/null || exit 0
         # camcertd exits on SIGTERM. Wait for it up to 10 s.
         tries=0
@@ -215,7 +230,7 @@ case "$1" in
             echo "S50camcertd: camcertd did not stop within 10 s after SIGTERM" >&2
             exit 1
         fi
-        rm -f "$pidfile"
+        rm -f "$pidfile" 2>/dev/null || true
         ;;
     *)
         echo "usage: $0 start|stop" >&2
@@ -265,7 +280,7 @@ boot_guest() {
 
 # Wait until the guest responds on the forwarded port. Polling starts after
 # the init's done marker: before the guest network is up, QEMU accepts a
-# connection and holds it until curl times out, while afterwards a closed
+# connection and keeps it open until curl times out, while afterwards a closed
 # guest port resets the connection at once. Only an HTTP status counts as a
 # response.
 wait_for_response() {
@@ -306,6 +321,13 @@ wait_for_response() {
 # QEMU to exit. Writing to the FIFO is bounded because an open of a FIFO
 # whose reader (QEMU) is gone would block.
 power_off() {
+    if ! qemu_running; then
+        local status=0
+        wait "$qemu_pid" || status=$?
+        qemu_pid=
+        fail "QEMU exited with status $status before the power-off command"
+        return
+    fi
     if ! timeout 10 bash -c 'echo poweroff >"$1"' _ "$console.in"; then
         fail "power-off command could not be written to $console.in"
         return
@@ -325,6 +347,16 @@ power_off() {
         pass "guest powered off, QEMU exited with status 0"
     else
         fail "QEMU exited with status $status after the power-off command"
+    fi
+
+    # The guest's tty ends console lines with CR LF.
+    local starts stops
+    starts=$(tr -d '\r' <"$console.out" | grep -c '^camcertd-qemu: running .* start$' || true)
+    stops=$(tr -d '\r' <"$console.out" | grep -c '^camcertd-qemu: running .* stop$' || true)
+    if [ "$starts" -gt 0 ] && [ "$starts" = "$stops" ]; then
+        pass "init ran stop for each of the $starts started init scripts"
+    else
+        fail "init ran $starts init scripts with start but $stops with stop"
     fi
 }
 
@@ -359,9 +391,10 @@ test_https() {
     local curl=(curl)
     if [ -n "$guest_date" ]; then
         # The guest clock started at guest_date when /init ran, which was
-        # after boot_start, so guest_date plus the time since boot_start is
-        # at or after the guest's current time and the certificate's notBefore.
-        # Only the wall clock is faked: curl's timeouts use the monotonic clock.
+        # after boot_start. So guest_date plus the whole seconds since
+        # boot_start, plus one, is at or after the guest's current time.
+        # Only the wall clock is faked, because curl's timeouts use the
+        # monotonic clock.
         local start_epoch now_epoch fake_time
         start_epoch=$(date -u -d "${guest_date/T/ } UTC" +%s)
         now_epoch=$((start_epoch + ${SECONDS} - boot_seconds + 1))
@@ -380,7 +413,7 @@ test_https() {
     if grep -Eq '"origin"[[:space:]]*:' "$body" 2>/dev/null; then
         pass "certificate JSON has an origin field: $(grep -Eo '"origin"[[:space:]]*:[[:space:]]*"[^"]*"' "$body" | head -n 1)"
     else
-        fail "certificate JSON has no origin field; body: $(head -c 500 "$body" 2>/dev/null)"
+        fail "certificate JSON has no origin field; body: $(head -c 500 "$body" 2>/dev/null | tr '\n' ' ')"
     fi
 
     code=$("${curl[@]}" "${curl_common[@]}" -u "admin:not-$password" -o /dev/null -w '%{http_code}' "$url" 2>/dev/null || true)
@@ -418,9 +451,6 @@ case "$overlay_arg" in
             fail "could not make the overlay from target/$triple/release/camcertd"
             finish
         fi
-        ;;
-    -*)
-        usage
         ;;
     *)
         overlay=$overlay_arg

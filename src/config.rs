@@ -247,6 +247,47 @@ impl Config {
     }
 }
 
+/// A board profile (`board/<name>/profile.toml`): what a firmware image
+/// build needs to know to install camcertd on one camera board.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoardProfile {
+    /// Board name, equal to its folder name.
+    pub name: String,
+    /// One line on the hardware.
+    pub description: String,
+    /// Rust target triple of the firmware build.
+    pub target: String,
+    /// Validity in years of the factory certificate made on the production line.
+    pub factory_validity_years: u32,
+    /// Writable flash folder for key and certificate generations.
+    pub state_dir: PathBuf,
+    /// Read-only folder holding the factory pair.
+    pub factory_dir: PathBuf,
+    /// Network interfaces whose addresses the certificate names.
+    pub interfaces: Vec<String>,
+    /// Key type for keys made on the camera.
+    pub default_key_type: KeyType,
+    /// HTTPS listen address and port.
+    pub https_listen: SocketAddr,
+    /// User the service runs as after binding its port.
+    pub service_user: String,
+}
+
+impl BoardProfile {
+    /// Reads a board profile file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string().trim_end().replace('\n', " "),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

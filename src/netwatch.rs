@@ -61,9 +61,8 @@ pub fn current_addresses(
     watched: &[String],
 ) -> std::io::Result<AddressSet> {
     let interfaces = nix::ifaddrs::getifaddrs().map_err(std::io::Error::from)?;
-    let watched_interfaces = interfaces.filter(|interface| {
-        watched.is_empty() || watched.contains(&interface.interface_name)
-    });
+    let watched_interfaces = interfaces
+        .filter(|interface| watched.is_empty() || watched.contains(&interface.interface_name));
     let addresses = watched_interfaces.filter_map(|interface| {
         let address = interface.address?;
         if let Some(v4) = address.as_sockaddr_in() {
