@@ -7,9 +7,9 @@
 #   OVERLAY_DIR  firmware root file system overlay with /usr/bin/camcertd,
 #                /etc/camcertd/camcertd.toml and an /etc/init.d/S* script that
 #                starts "camcertd serve" on port 443. Its admin password must be
-#                $CAMCERTD_TEST_PASSWORD. Without OVERLAY_DIR, a minimal overlay
-#                is made from target/TRIPLE/release/camcertd of this checkout
-#                (build it first with cargo build --release --target TRIPLE).
+#                $CAMCERTD_TEST_PASSWORD. Without OVERLAY_DIR, the overlay of
+#                board qemu-arm64 or qemu-armv7 is staged with board/stage.sh
+#                (which builds the release binary) and given that password.
 #   --smoke      tests only the boot, networking and power-off path, with
 #                busybox httpd serving plain HTTP on port 443 in place of camcertd
 #
@@ -55,8 +55,8 @@ usage() {
 arch=$1
 overlay_arg=${2:-}
 case "$arch" in
-    arm64) triple=aarch64-unknown-linux-gnu qemu_user=qemu-aarch64 ;;
-    armhf) triple=armv7-unknown-linux-gnueabihf qemu_user=qemu-arm ;;
+    arm64) triple=aarch64-unknown-linux-gnu qemu_user=qemu-aarch64 board=qemu-arm64 ;;
+    armhf) triple=armv7-unknown-linux-gnueabihf qemu_user=qemu-arm board=qemu-armv7 ;;
     *) usage ;;
 esac
 case "$overlay_arg" in
@@ -176,69 +176,23 @@ pick_port() {
     return 1
 }
 
-# A minimal overlay around this checkout's release binary. hash-password runs
-# on the host under qemu-user because the binary is ARM code.
+# The board's own firmware overlay, staged by board/stage.sh (which builds the
+# release binary), with the test password's hash added to its config and the
+# service log sent to the console. hash-password runs under qemu-user because
+# the binary is ARM code.
 make_overlay() {
     local dir=$1
-    local binary=$repo_dir/target/$triple/release/camcertd
-    if [ ! -x "$binary" ]; then
-        echo "test-boot.sh: $binary not found; build it with: cargo build --release --target $triple" >&2
-        return 1
-    fi
     # The caller tests the return status, which turns off set -e in here,
     # so each step that can fail returns on its own.
-    mkdir -p "$dir/usr/bin" "$dir/etc/camcertd" "$dir/etc/init.d" "$dir/var/lib/camcertd" || return 1
-    cp "$binary" "$dir/usr/bin/camcertd" || return 1
+    "$repo_dir/board/stage.sh" "$board" "$workdir/stage" >&2 || return 1
+    cp -a "$workdir/stage/rootfs" "$dir" || return 1
+    local binary=$dir/usr/bin/camcertd
 
     local hash
     hash=$(printf '%s\n' "$password" | "$qemu_user" "$binary" hash-password) || return 1
-    cat >"$dir/etc/camcertd/camcertd.toml" <<EOF || return 1
-[server]
-https_listen = "0.0.0.0:443"
-
-[store]
-state_dir = "/var/lib/camcertd"
-
-[certificate]
-include_loopback = false
-
-[admin]
-password_hash = "$hash"
-EOF
-
-    # The service logs to the console, so its messages are in the console log.
-    cat >"$dir/etc/init.d/S50camcertd" <<'EOF'
-#!/bin/sh
-pidfile=/var/run/camcertd.pid
-case "$1" in
-    start)
-        /usr/bin/camcertd serve --config /etc/camcertd/camcertd.toml >/dev/console 2>&1 &
-        echo $! >"$pidfile"
-        ;;
-    stop)
-        # No "test -f" here and rm may fail: with a 32-bit time_t, busybox's
-        # stat() fails on files written after 2038 (the guest clock may be there).
-        pid=$(cat "$pidfile" 2>/dev/null) || exit 0
-        kill -TERM "$pid" 2>/dev/null || exit 0
-        # camcertd exits on SIGTERM. Wait for it up to 10 s.
-        tries=0
-        while kill -0 "$pid" 2>/dev/null && [ $tries -lt 100 ]; do
-            sleep 0.1
-            tries=$((tries + 1))
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "S50camcertd: camcertd did not stop within 10 s after SIGTERM" >&2
-            exit 1
-        fi
-        rm -f "$pidfile" 2>/dev/null || true
-        ;;
-    *)
-        echo "usage: $0 start|stop" >&2
-        exit 2
-        ;;
-esac
-EOF
-    chmod 755 "$dir/etc/init.d/S50camcertd" || return 1
+    printf '\n[admin]\npassword_hash = "%s"\n' "$hash" >>"$dir/etc/camcertd/camcertd.toml" || return 1
+    mkdir -p "$dir/etc/default" || return 1
+    echo "CAMCERTD_LOG=/dev/console" >"$dir/etc/default/camcertd" || return 1
 }
 
 make_smoke_overlay() {
@@ -422,6 +376,15 @@ test_https() {
     else
         fail "wrong admin password got HTTP status '$code', expected 401"
     fi
+
+    # Only with the board overlay: its config names a service user.
+    if [ -z "$overlay_arg" ]; then
+        if grep -q 'switched from root to the service user' "$console.out"; then
+            pass "camcertd dropped root for the board's service user"
+        else
+            fail "camcertd did not log that it switched to the service user"
+        fi
+    fi
 }
 
 test_smoke_http() {
@@ -448,7 +411,7 @@ case "$overlay_arg" in
         ;;
     "")
         if ! make_overlay "$overlay"; then
-            fail "could not make the overlay from target/$triple/release/camcertd"
+            fail "could not stage board $board (board/stage.sh $board)"
             finish
         fi
         ;;

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the tests need, then runs every test tier:
 #   host  - unit and integration tests on this machine;
-#   arm   - the same tests built for armv7 and aarch64 and run under qemu-user.
-# CAMCERTD_TIERS selects tiers (default "host arm"), for example
+#   arm   - the same tests built for armv7 and aarch64 and run under qemu-user;
+#   qemu  - the qemu-arm64 and qemu-armv7 board overlays booted as whole ARM
+#           systems under QEMU, the armv7 one also with the clock in 2040.
+# CAMCERTD_TIERS selects tiers (default "host arm qemu"), for example
 # CAMCERTD_TIERS=host bash tests/run.sh. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=${CAMCERTD_TIERS:-host arm}
+tiers=${CAMCERTD_TIERS:-host arm qemu}
 has_tier() { [[ " $tiers " == *" $1 "* ]]; }
 
 packages=(openssl curl ca-certificates)
-if has_tier arm; then
+if has_tier arm || has_tier qemu; then
   packages+=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross
     libc6-dev-arm64-cross qemu-user)
 fi
@@ -41,4 +43,18 @@ if has_tier arm; then
   echo "== armv7 tests under qemu-user"
   CAMCERTD_TEST_RUNNER="qemu-arm -L /usr/arm-linux-gnueabihf" \
     cargo test --locked --target armv7-unknown-linux-gnueabihf
+fi
+
+if has_tier qemu; then
+  # fetch.sh installs qemu-system and caches a Debian ARM kernel and busybox.
+  bash qemu/fetch.sh arm64
+  bash qemu/fetch.sh armhf
+  echo "== qemu-arm64 board booted under qemu-system-aarch64"
+  bash qemu/test-boot.sh arm64
+  # armv7 glibc has a 32-bit time_t by default; this run proves the build
+  # still works with the clock past 2038.
+  echo "== qemu-armv7 board booted under qemu-system-arm, clock in 2040"
+  CAMCERTD_QEMU_KERNEL_ARGS=camcertd.date=2040-06-01T00:00:00 bash qemu/test-boot.sh armhf
+  echo "== qemu-armv7 board booted under qemu-system-arm"
+  bash qemu/test-boot.sh armhf
 fi
