@@ -192,7 +192,7 @@ make_overlay() {
     hash=$(printf '%s\n' "$password" | "$qemu_user" "$binary" hash-password) || return 1
     printf '\n[admin]\npassword_hash = "%s"\n' "$hash" >>"$dir/etc/camcertd/camcertd.toml" || return 1
     mkdir -p "$dir/etc/default" || return 1
-    echo "CAMCERTD_LOG=/dev/console" >"$dir/etc/default/camcertd" || return 1
+    printf 'CAMCERTD_LOG=/dev/console\nexport NO_COLOR=1\n' >"$dir/etc/default/camcertd" || return 1
 }
 
 make_smoke_overlay() {

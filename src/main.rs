@@ -95,7 +95,8 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr with the filter from `RUST_LOG`, such as `info,camcertd=debug`
-/// (default `info`). A plain target filter keeps the binary small: no regex.
+/// (default `info`). A plain target filter keeps the binary small because it
+/// needs no regex engine.
 fn init_logging() {
     let default = || Targets::new().with_default(tracing::Level::INFO);
     let (filter, invalid) = match std::env::var("RUST_LOG") {
@@ -105,9 +106,11 @@ fn init_logging() {
         },
         Err(_) => (default(), None),
     };
+    // Colors only on a terminal, and never with NO_COLOR set (no-color.org).
+    let colors = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(colors);
     tracing_subscriber::registry()
         .with(layer)
         .with(filter)
