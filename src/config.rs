@@ -55,6 +55,44 @@ pub struct Config {
     pub certificate: CertificateConfig,
     /// The administrator account that may change the certificate.
     pub admin: AdminConfig,
+    /// What happens when the camera's addresses change.
+    pub network: NetworkConfig,
+}
+
+/// What camcertd does when an address change leaves the certificate behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpChangePolicy {
+    /// Issue a new certificate when the active one was made on the camera
+    /// (self-signed) or at the factory; warn for uploaded and CSR-signed ones.
+    Regenerate,
+    /// Never replace the certificate on an address change; only warn.
+    Warn,
+}
+
+/// What happens when the camera's addresses change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// `regenerate` (default) or `warn`.
+    pub ip_change: IpChangePolicy,
+    /// Milliseconds without address events before the set is compared with
+    /// the certificate, so that a DHCP exchange or a flap causes at most one
+    /// regeneration. Default 2000.
+    pub quiet_period_ms: u64,
+    /// Whether a regeneration after an address change also makes a new key.
+    /// Default `false`, so clients that pin the public key keep working.
+    pub rotate_key_on_ip_change: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            ip_change: IpChangePolicy::Regenerate,
+            quiet_period_ms: 2000,
+            rotate_key_on_ip_change: false,
+        }
+    }
 }
 
 /// Listener and connection limits.
@@ -125,6 +163,9 @@ pub struct CertificateConfig {
     /// Default `true`, which the loopback development setup needs; boards set
     /// `false`.
     pub include_loopback: bool,
+    /// Whether IPv4 link-local addresses (169.254.0.0/16, which zeroconf
+    /// assigns without DHCP) go into the certificate. Default `true`.
+    pub include_ipv4_link_local: bool,
     /// Validity in days of a certificate issued without an explicit choice.
     /// Default 397, inside the 398 days that browsers allow publicly trusted
     /// certificates and well inside the 825 days Apple platforms accept.
@@ -141,6 +182,7 @@ impl Default for CertificateConfig {
             extra_names: Vec::new(),
             interfaces: Vec::new(),
             include_loopback: true,
+            include_ipv4_link_local: true,
             default_validity_days: 397,
             default_key_type: KeyType::EcdsaP256,
         }
@@ -214,6 +256,13 @@ impl Config {
                     hint: "choose 1 to 3600 seconds".into(),
                 });
             }
+        }
+        if self.network.quiet_period_ms > 600_000 {
+            return Err(ConfigError::Value {
+                key: "network.quiet_period_ms",
+                value: self.network.quiet_period_ms.to_string(),
+                hint: "choose 0 to 600000 milliseconds".into(),
+            });
         }
         if let Err(err) = crate::pki::check_validity_days(self.certificate.default_validity_days) {
             return Err(ConfigError::Value {

@@ -201,7 +201,8 @@ fn show(config: &Config, json: bool) -> CommandResult {
         tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
     }
     let stored = found.ok_or_else(|| no_certificate_message(&config.store.state_dir))?;
-    print_status(&Status::from_stored(&stored), json);
+    let addresses = manager::read_addresses(&config.certificate).map_err(|err| err.to_string())?;
+    print_status(&Status::from_stored(&stored, &addresses), json);
     Ok(())
 }
 
@@ -222,15 +223,17 @@ fn selfsign(config: &Config, days: u64, key_type: Option<KeyType>, new_key: bool
         key_type,
         new_key,
     };
+    let addresses = manager::read_addresses(&config.certificate).map_err(|err| err.to_string())?;
     let stored = manager::issue_and_install(
         &store,
         &config.certificate,
         current.as_ref(),
         &options,
         "command line request",
+        &addresses,
     )
     .map_err(|err| err.to_string())?;
-    print_status(&Status::from_stored(&stored), false);
+    print_status(&Status::from_stored(&stored, &addresses), false);
     eprintln!("installed; a running camcertd serves it after SIGHUP (kill -HUP its PID)");
     Ok(())
 }

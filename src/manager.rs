@@ -11,8 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::CertificateConfig;
-use crate::netwatch;
+use std::net::IpAddr;
+
+use crate::config::{CertificateConfig, Config, IpChangePolicy};
+use crate::netwatch::{self, AddressSet};
 use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
 use crate::store::{Metadata, Origin, Source, Store, StoreError, Stored};
 use crate::tls::CertResolver;
@@ -54,11 +56,30 @@ pub struct Status {
     pub reason: String,
     /// Validity in days chosen at issuance, when issued on the camera.
     pub validity_days: Option<u32>,
+    /// The camera's current usable addresses and whether the certificate
+    /// names each of them.
+    pub addresses: Vec<AddressCoverage>,
+}
+
+/// One of the camera's addresses and whether the served certificate names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressCoverage {
+    /// The address.
+    pub address: IpAddr,
+    /// Whether the certificate has an iPAddress subjectAltName for it.
+    pub covered: bool,
 }
 
 impl Status {
-    /// Builds the snapshot of a stored pair.
-    pub fn from_stored(stored: &Stored) -> Self {
+    /// Builds the snapshot of a stored pair for the camera's `addresses`.
+    pub fn from_stored(stored: &Stored, addresses: &[IpAddr]) -> Self {
+        let addresses = addresses
+            .iter()
+            .map(|address| AddressCoverage {
+                address: *address,
+                covered: stored.pair.info.san_ip.contains(address),
+            })
+            .collect();
         Self {
             info: stored.pair.info.clone(),
             origin: stored.meta.origin,
@@ -66,7 +87,17 @@ impl Status {
             installed: stored.meta.installed.clone(),
             reason: stored.meta.reason.clone(),
             validity_days: stored.meta.validity_days,
+            addresses,
         }
+    }
+
+    /// The camera's addresses the certificate does not name.
+    pub fn uncovered(&self) -> Vec<IpAddr> {
+        self.addresses
+            .iter()
+            .filter(|coverage| !coverage.covered)
+            .map(|coverage| coverage.address)
+            .collect()
     }
 }
 
@@ -195,7 +226,7 @@ fn certificate_names(config: &CertificateConfig) -> (Option<String>, Vec<String>
     (hostname, config.extra_names.clone())
 }
 
-/// Issues a self-signed certificate for the camera's current names and addresses.
+/// Issues a self-signed certificate for the camera's names and `addresses`.
 ///
 /// Blocking: it may generate an RSA key. `current` supplies the key to keep
 /// and the validity chosen last time.
@@ -204,6 +235,7 @@ pub fn issue(
     current: Option<&Stored>,
     options: &SelfSignedOptions,
     reason: &str,
+    addresses: &[IpAddr],
 ) -> Result<(CheckedPair, Metadata), ManagerError> {
     let validity_days = match options.validity_days {
         Some(days) => pki::check_validity_days(days)?,
@@ -225,8 +257,6 @@ pub fn issue(
     };
 
     let (hostname, extra_names) = certificate_names(config);
-    let addresses = netwatch::current_addresses(config.include_loopback, &config.interfaces)
-        .map_err(ManagerError::Addresses)?;
     let request = SelfSignedRequest {
         validity_days,
         hostname,
@@ -240,6 +270,13 @@ pub fn issue(
     ))
 }
 
+/// Reads the camera's usable addresses for a certificate issued outside the
+/// running service, such as by the command line.
+pub fn read_addresses(config: &CertificateConfig) -> Result<AddressSet, ManagerError> {
+    netwatch::current_addresses(&netwatch::AddressFilter::from_config(config))
+        .map_err(ManagerError::Addresses)
+}
+
 /// Issues a self-signed certificate with [`issue`] and installs it as a new
 /// generation. Blocking. When the store write fails nothing changes.
 pub fn issue_and_install(
@@ -248,8 +285,9 @@ pub fn issue_and_install(
     current: Option<&Stored>,
     options: &SelfSignedOptions,
     reason: &str,
+    addresses: &[IpAddr],
 ) -> Result<Stored, ManagerError> {
-    let (pair, meta) = issue(config, current, options, reason)?;
+    let (pair, meta) = issue(config, current, options, reason, addresses)?;
     let serving = current.and_then(|stored| stored.source.generation());
     let number = store.install(&pair, &meta, serving)?;
     Ok(Stored {
@@ -260,11 +298,16 @@ pub fn issue_and_install(
 }
 
 /// Finds the pair to serve at start, following the store's fallback order,
-/// and issues a fresh self-signed pair when nothing stored is usable.
+/// and issues a fresh self-signed pair for `addresses` when nothing stored
+/// is usable.
 ///
 /// If saving the fresh pair fails, it is served unsaved and the error
 /// logged, because a camera without HTTPS cannot be repaired from its page.
-pub fn startup(store: &Store, config: &CertificateConfig) -> Result<Stored, ManagerError> {
+pub fn startup(
+    store: &Store,
+    config: &CertificateConfig,
+    addresses: &[IpAddr],
+) -> Result<Stored, ManagerError> {
     let (found, skipped) = store.load_startup();
     for skip in &skipped {
         tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
@@ -275,7 +318,13 @@ pub fn startup(store: &Store, config: &CertificateConfig) -> Result<Stored, Mana
     }
 
     let reason = "first start: no usable stored pair";
-    let (pair, meta) = issue(config, None, &SelfSignedOptions::default(), reason)?;
+    let (pair, meta) = issue(
+        config,
+        None,
+        &SelfSignedOptions::default(),
+        reason,
+        addresses,
+    )?;
     let source = match store.install(&pair, &meta, None) {
         Ok(number) => Source::Generation(number),
         Err(error) => {
@@ -288,12 +337,57 @@ pub fn startup(store: &Store, config: &CertificateConfig) -> Result<Stored, Mana
     Ok(stored)
 }
 
+/// What an address change does to the served certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressDecision {
+    /// The certificate names exactly the current addresses.
+    Covered,
+    /// No usable address at all, as with the cable unplugged: keep the
+    /// certificate until addresses return instead of issuing one without.
+    NoAddresses,
+    /// Issue a new certificate for the current addresses.
+    Regenerate,
+    /// Keep the certificate and warn: policy or origin forbids replacing it.
+    Warn,
+}
+
+/// Decides what an address set means for a certificate of `origin` naming
+/// `san_ip`. Only certificates made on the camera or at the factory are
+/// replaced; uploaded and CSR-signed ones carry someone else's trust.
+pub fn decide_addresses(
+    policy: IpChangePolicy,
+    origin: Origin,
+    san_ip: &[IpAddr],
+    addresses: &[IpAddr],
+) -> AddressDecision {
+    if addresses.is_empty() {
+        return AddressDecision::NoAddresses;
+    }
+    let mut named: Vec<IpAddr> = san_ip.to_vec();
+    named.sort();
+    named.dedup();
+    if named == addresses {
+        return AddressDecision::Covered;
+    }
+    let replaceable = matches!(
+        origin,
+        Origin::SelfSigned | Origin::Factory | Origin::DeviceCa
+    );
+    if policy == IpChangePolicy::Regenerate && replaceable {
+        AddressDecision::Regenerate
+    } else {
+        AddressDecision::Warn
+    }
+}
+
 /// The manager task's state.
 pub struct Manager {
     store: Store,
-    config: CertificateConfig,
+    config: Config,
     resolver: Arc<CertResolver>,
     current: Stored,
+    /// The usable addresses last reported by the watcher.
+    addresses: AddressSet,
     status: watch::Sender<Arc<Status>>,
     commands: mpsc::Receiver<Command>,
 }
@@ -303,12 +397,13 @@ impl Manager {
     /// resolver that serves it and a handle for everyone else.
     pub fn new(
         store: Store,
-        config: CertificateConfig,
+        config: Config,
         current: Stored,
+        addresses: AddressSet,
     ) -> (Self, Arc<CertResolver>, ManagerHandle) {
         let resolver = Arc::new(CertResolver::new(current.pair.certified_key.clone()));
         let (status_sender, status_receiver) =
-            watch::channel(Arc::new(Status::from_stored(&current)));
+            watch::channel(Arc::new(Status::from_stored(&current, &addresses)));
         // Commands are rare admin actions; a short queue is plenty.
         let (command_sender, command_receiver) = mpsc::channel(8);
         let manager = Self {
@@ -316,6 +411,7 @@ impl Manager {
             config,
             resolver: resolver.clone(),
             current,
+            addresses,
             status: status_sender,
             commands: command_receiver,
         };
@@ -326,34 +422,110 @@ impl Manager {
         (manager, resolver, handle)
     }
 
-    /// Processes commands until every handle is dropped.
-    pub async fn run(mut self) {
+    /// Processes commands and address changes until every handle is dropped.
+    /// Checks the addresses once at start, since they may have changed while
+    /// the camera was off.
+    pub async fn run(mut self, mut addresses: watch::Receiver<AddressSet>) {
         tracing::info!("certificate manager started");
-        while let Some(command) = self.commands.recv().await {
-            match command {
-                Command::CreateSelfSigned {
-                    options,
-                    reason,
-                    reply,
-                } => {
-                    let result = self.create_self_signed(options, reason).await;
-                    if let Err(error) = &result {
-                        tracing::warn!(%error, "self-signed certificate not installed");
+        self.addresses = addresses.borrow_and_update().clone();
+        self.check_addresses().await;
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(command) => self.execute(command).await,
+                    None => break,
+                },
+                changed = addresses.changed(), if watching => {
+                    if changed.is_err() {
+                        tracing::warn!("address watcher stopped; addresses are no longer followed");
+                        watching = false;
+                        continue;
                     }
-                    let _ = reply.send(result);
-                }
-                Command::Reload { reply } => {
-                    let result = self.reload().await;
-                    if let Err(error) = &result {
-                        tracing::warn!(%error, "reload failed");
-                    }
-                    if let Some(reply) = reply {
-                        let _ = reply.send(result);
-                    }
+                    self.addresses = addresses.borrow_and_update().clone();
+                    self.check_addresses().await;
                 }
             }
         }
         tracing::info!("certificate manager stopped");
+    }
+
+    async fn execute(&mut self, command: Command) {
+        match command {
+            Command::CreateSelfSigned {
+                options,
+                reason,
+                reply,
+            } => {
+                let result = self.create_self_signed(options, reason).await;
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "self-signed certificate not installed");
+                }
+                let _ = reply.send(result);
+            }
+            Command::Reload { reply } => {
+                let result = self.reload().await;
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "reload failed");
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Compares the current addresses with the certificate and regenerates
+    /// or warns as the policy says. Publishes the new coverage either way.
+    async fn check_addresses(&mut self) {
+        let decision = decide_addresses(
+            self.config.network.ip_change,
+            self.current.meta.origin,
+            &self.current.pair.info.san_ip,
+            &self.addresses,
+        );
+        match decision {
+            AddressDecision::Covered => {
+                tracing::debug!(addresses = ?self.addresses, "certificate names every current address");
+            }
+            AddressDecision::NoAddresses => {
+                tracing::info!("no usable address; keeping the certificate until one returns");
+            }
+            AddressDecision::Warn => {
+                tracing::warn!(
+                    origin = self.current.meta.origin.as_str(),
+                    addresses = ?self.addresses,
+                    san_ip = ?self.current.pair.info.san_ip,
+                    "the certificate does not name the current addresses and is kept; \
+                     install one that names them or allow regeneration (network.ip_change)"
+                );
+            }
+            AddressDecision::Regenerate => {
+                let options = SelfSignedOptions {
+                    new_key: self.config.network.rotate_key_on_ip_change,
+                    ..SelfSignedOptions::default()
+                };
+                let old_serial = self.current.pair.info.serial.clone();
+                let old_san_ip = self.current.pair.info.san_ip.clone();
+                match self
+                    .create_self_signed(options, "IP address change".into())
+                    .await
+                {
+                    Ok(status) => tracing::info!(
+                        old_serial = %old_serial,
+                        new_serial = %status.info.serial,
+                        old_san_ip = ?old_san_ip,
+                        new_san_ip = ?status.info.san_ip,
+                        "regenerated the certificate for the new addresses"
+                    ),
+                    Err(error) => {
+                        tracing::error!(%error, "regeneration after an address change failed; the old certificate is still served")
+                    }
+                }
+                return;
+            }
+        }
+        self.publish();
     }
 
     async fn create_self_signed(
@@ -362,10 +534,18 @@ impl Manager {
         reason: String,
     ) -> Result<Arc<Status>, ManagerError> {
         let store = self.store.clone();
-        let config = self.config.clone();
+        let config = self.config.certificate.clone();
         let current = self.current.clone();
+        let addresses = self.addresses.to_vec();
         let stored = tokio::task::spawn_blocking(move || {
-            issue_and_install(&store, &config, Some(&current), &options, &reason)
+            issue_and_install(
+                &store,
+                &config,
+                Some(&current),
+                &options,
+                &reason,
+                &addresses,
+            )
         })
         .await
         .expect("issuance task does not panic")?;
@@ -397,9 +577,63 @@ impl Manager {
     /// Swaps the resolver to `stored` and publishes its status.
     fn activate(&mut self, stored: Stored) -> Arc<Status> {
         self.resolver.swap(stored.pair.certified_key.clone());
-        let status = Arc::new(Status::from_stored(&stored));
         self.current = stored;
+        self.publish()
+    }
+
+    /// Publishes the status of the current pair and addresses.
+    fn publish(&mut self) -> Arc<Status> {
+        let status = Arc::new(Status::from_stored(&self.current, &self.addresses));
+        let uncovered = status.uncovered();
+        if !uncovered.is_empty() {
+            tracing::debug!(?uncovered, "addresses the certificate does not name");
+        }
         self.status.send_replace(status.clone());
         status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        let mut addresses: Vec<IpAddr> = list.iter().map(|text| text.parse().unwrap()).collect();
+        addresses.sort();
+        addresses
+    }
+
+    #[test]
+    fn address_decisions_follow_origin_and_policy() {
+        use AddressDecision::*;
+        use IpChangePolicy::{Regenerate as Regen, Warn as WarnOnly};
+        let old = ips(&["192.0.2.10"]);
+        let new = ips(&["198.51.100.20"]);
+        let cases = [
+            (Regen, Origin::SelfSigned, &old, &old, Covered),
+            (Regen, Origin::SelfSigned, &old, &new, Regenerate),
+            (Regen, Origin::Factory, &old, &new, Regenerate),
+            (Regen, Origin::DeviceCa, &old, &new, Regenerate),
+            (Regen, Origin::Uploaded, &old, &new, Warn),
+            (Regen, Origin::Csr, &old, &new, Warn),
+            (WarnOnly, Origin::SelfSigned, &old, &new, Warn),
+            (Regen, Origin::SelfSigned, &old, &Vec::new(), NoAddresses),
+        ];
+        for (policy, origin, san_ip, addresses, expected) in cases {
+            assert_eq!(
+                decide_addresses(policy, origin, san_ip, addresses),
+                expected,
+                "{policy:?} {origin:?} {san_ip:?} -> {addresses:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn removed_address_also_regenerates() {
+        let both = ips(&["192.0.2.10", "2001:db8::10"]);
+        let one = ips(&["2001:db8::10"]);
+        let decision =
+            decide_addresses(IpChangePolicy::Regenerate, Origin::SelfSigned, &both, &one);
+        assert_eq!(decision, AddressDecision::Regenerate);
     }
 }

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::manager::{self, Manager, ManagerError};
+use crate::netwatch;
 use crate::store::{Store, StoreError};
 use crate::tls;
 use crate::web::{self, auth, App, Limits};
@@ -39,16 +40,24 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let store = Store::open(&config.store.state_dir, config.store.factory_dir.as_deref())?;
+    let addresses = manager::read_addresses(&config.certificate)?;
     let current = {
         let store = store.clone();
         let certificate = config.certificate.clone();
-        tokio::task::spawn_blocking(move || manager::startup(&store, &certificate))
+        let addresses = addresses.to_vec();
+        tokio::task::spawn_blocking(move || manager::startup(&store, &certificate, &addresses))
             .await
             .expect("startup task does not panic")?
     };
     let hash = auth::load_or_create_hash(config.admin.password_hash.as_deref(), store.state_dir())?;
-    let (manager, resolver, handle) = Manager::new(store, config.certificate.clone(), current);
-    let manager_task = tokio::spawn(manager.run());
+    let (address_sender, address_receiver) = tokio::sync::watch::channel(addresses.clone());
+    let watch_settings = netwatch::WatchSettings {
+        filter: netwatch::AddressFilter::from_config(&config.certificate),
+        quiet_period: Duration::from_millis(config.network.quiet_period_ms),
+    };
+    let watcher_task = tokio::spawn(netwatch::watch(watch_settings, address_sender));
+    let (manager, resolver, handle) = Manager::new(store, config.clone(), current, addresses);
+    let manager_task = tokio::spawn(manager.run(address_receiver));
     let hangup_task = spawn_reload_on_hangup(handle.clone());
 
     let tls_config = Arc::new(tls::server_config(resolver)?);
@@ -66,12 +75,14 @@ pub async fn run(
     }
     web::run(listener, tls_config, app, limits, shutdown).await;
 
-    // With the web server and the SIGHUP task gone, the manager sees its last
-    // handle dropped, finishes the command in progress and stops. A connection
+    // With the web server, the SIGHUP task and the watcher gone, the manager
+    // sees its last handle dropped, finishes the command in progress and stops. A connection
     // that outlived the grace period may still hold a handle, hence the bound.
     if let Some(task) = hangup_task {
         task.abort();
     }
+    watcher_task.abort();
+    tracing::info!("address watcher stopped");
     if tokio::time::timeout(Duration::from_secs(10), manager_task)
         .await
         .is_err()

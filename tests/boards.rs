@@ -186,7 +186,11 @@ fn init_script_starts_reloads_and_stops() {
     assert!(wait_for("SIGTERM received"));
     let status = run("status");
     assert_eq!(status.status.code(), Some(3), "status after stop");
-    assert_eq!(fs::read_to_string(&pidfile).unwrap(), "", "pid file emptied");
+    assert_eq!(
+        fs::read_to_string(&pidfile).unwrap(),
+        "",
+        "pid file emptied"
+    );
 }
 
 #[test]

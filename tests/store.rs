@@ -181,13 +181,10 @@ fn unusable_generations_and_no_factory_give_fresh_pair() {
         .contains("first start: no usable stored pair"));
 }
 
-#[test]
-fn factory_pair_is_used_when_state_is_empty() {
-    let state = tempfile::tempdir().unwrap();
+/// Makes a factory folder with a 25-year certificate naming `san`.
+fn factory_dir(san: &str) -> tempfile::TempDir {
     let factory = tempfile::tempdir().unwrap();
-    let key = factory.path().join("key.pem");
-    let cert = factory.path().join("cert.pem");
-    let status = std::process::Command::new("openssl")
+    let output = std::process::Command::new("openssl")
         .args([
             "req",
             "-x509",
@@ -203,29 +200,43 @@ fn factory_pair_is_used_when_state_is_empty() {
             "-subj",
             "/CN=factory-test-camera",
             "-addext",
-            "subjectAltName=IP:192.0.2.10",
+            &format!("subjectAltName={san}"),
         ])
         .arg("-keyout")
-        .arg(&key)
+        .arg(factory.path().join("key.pem"))
         .arg("-out")
-        .arg(&cert)
+        .arg(factory.path().join("cert.pem"))
         .output()
         .unwrap();
     assert!(
-        status.status.success(),
+        output.status.success(),
         "{}",
-        String::from_utf8_lossy(&status.stderr)
+        String::from_utf8_lossy(&output.stderr)
     );
-    let config = state.path().join("camcertd.toml");
+    factory
+}
+
+/// Writes a config that uses `factory` and names only loopback addresses.
+fn loopback_factory_config(dir: &Path, factory: &Path) -> String {
+    let config = dir.join("camcertd.toml");
     fs::write(
         &config,
-        format!("[store]\nfactory_dir = {:?}\n", factory.path()),
+        format!("[store]\nfactory_dir = {factory:?}\n[certificate]\ninterfaces = [\"lo\"]\n"),
     )
     .unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn factory_pair_is_used_when_state_is_empty() {
+    let state = tempfile::tempdir().unwrap();
+    let factory = factory_dir("IP:127.0.0.1,IP:::1");
+    let config = loopback_factory_config(state.path(), factory.path());
     let state_dir = state.path().join("state");
 
-    let server = Server::start(&state_dir, &["--config", config.to_str().unwrap()]);
-    assert_eq!(served_pem(&server), fs::read_to_string(&cert).unwrap());
+    let server = Server::start(&state_dir, &["--config", &config]);
+    let factory_pem = fs::read_to_string(factory.path().join("cert.pem")).unwrap();
+    assert_eq!(served_pem(&server), factory_pem);
     assert!(
         !state_dir.join("active").exists(),
         "serving the factory pair writes no generation"
@@ -238,14 +249,48 @@ fn factory_pair_is_used_when_state_is_empty() {
             "--state-dir",
             state_dir.to_str().unwrap(),
             "--config",
-            config.to_str().unwrap(),
+            &config,
         ],
         "",
     );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["origin"], "factory");
     assert_eq!(json["generation"], serde_json::Value::Null);
-    assert_eq!(json["san_ip"][0], "192.0.2.10");
+    assert_eq!(json["san_ip"][0], "127.0.0.1");
+}
+
+#[test]
+fn factory_pair_for_other_address_is_replaced() {
+    let state = tempfile::tempdir().unwrap();
+    // The factory IP is not one of the camera's addresses any more.
+    let factory = factory_dir("IP:192.0.2.10");
+    let config = loopback_factory_config(state.path(), factory.path());
+    let state_dir = state.path().join("state");
+
+    let server = Server::start(&state_dir, &["--config", &config]);
+    assert!(
+        server.wait_for_log(
+            "regenerated the certificate for the new addresses",
+            std::time::Duration::from_secs(30)
+        ),
+        "{}",
+        server.log_text()
+    );
+    let served = served_pem(&server);
+    assert_ne!(
+        served,
+        fs::read_to_string(factory.path().join("cert.pem")).unwrap()
+    );
+    assert_eq!(served, active_cert_pem(&state_dir));
+    let text = openssl(&["x509", "-noout", "-text"], served.as_bytes());
+    assert!(text.contains("IP Address:127.0.0.1"), "{text}");
+    let factory_key = fs::read_to_string(factory.path().join("key.pem")).unwrap();
+    let key_public = openssl(&["pkey", "-pubout"], factory_key.as_bytes());
+    let cert_public = openssl(&["x509", "-noout", "-pubkey"], served.as_bytes());
+    assert_eq!(
+        key_public, cert_public,
+        "the regenerated certificate keeps the factory key"
+    );
 }
 
 #[test]

@@ -77,7 +77,24 @@ impl Server {
     /// Starts `camcertd serve` on 127.0.0.1 port 0 with `state_dir` and
     /// `extra_args`, and waits for its listening line.
     pub fn start(state_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut child = camcertd_command()
+        Self::start_in(None, state_dir, extra_args)
+    }
+
+    /// Like [`Server::start`], inside the network namespace `namespace` when given.
+    pub fn start_in(namespace: Option<&str>, state_dir: &Path, extra_args: &[&str]) -> Server {
+        let mut command = match namespace {
+            Some(namespace) => {
+                let inner = camcertd_command();
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", namespace])
+                    .arg(inner.get_program())
+                    .args(inner.get_args());
+                command
+            }
+            None => camcertd_command(),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--state-dir")
             .arg(state_dir)

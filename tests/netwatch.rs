@@ -1,0 +1,369 @@
+//! Address changes in a real network namespace: the served certificate
+//! follows the camera's addresses, and nothing else changes it.
+//!
+//! Needs root and `ip netns`; each test skips with a message where either is
+//! missing. CI runs as root.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Quiet period the tests configure, in milliseconds.
+const QUIET_MS: u64 = 500;
+
+/// A network namespace with a veth pair, deleted on drop. The camera's
+/// interface is one end of the pair, because some kernels, the CI host's
+/// among them, are built without dummy links.
+struct Namespace {
+    name: String,
+}
+
+impl Namespace {
+    fn create() -> Option<Namespace> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: network namespaces need root; run the tests as root to cover address changes");
+            return None;
+        }
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "camcertd-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let created = Command::new("ip").args(["netns", "add", &name]).output();
+        match created {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                eprintln!(
+                    "skipped: `ip netns add` failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                return None;
+            }
+            Err(error) => {
+                eprintln!("skipped: cannot run `ip` (package iproute2): {error}");
+                return None;
+            }
+        }
+        let namespace = Namespace { name };
+        namespace.ip(&["link", "set", "lo", "up"]);
+        namespace.ip(&[
+            "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+        ]);
+        namespace.ip(&["link", "set", "veth1", "up"]);
+        namespace.ip(&["link", "set", "veth0", "up"]);
+        // Keep the secondary address when the primary of a subnet goes.
+        namespace.run(&[
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.conf.veth0.promote_secondaries=1",
+        ]);
+        Some(namespace)
+    }
+
+    /// Runs `ip ARGS` inside the namespace and panics on failure.
+    fn ip(&self, args: &[&str]) {
+        let mut full = vec!["ip"];
+        full.extend_from_slice(args);
+        self.run(&full);
+    }
+
+    /// Runs a command inside the namespace and returns its stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec runs");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The certificate served on the namespace's loopback, as openssl text.
+    fn served_text(&self, server: &Server) -> String {
+        let output = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "openssl", "s_client", "-connect",
+            ])
+            .arg(server.address.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl runs");
+        let pem = first_pem_certificate(&String::from_utf8_lossy(&output.stdout))
+            .expect("a certificate was served");
+        openssl(&["x509", "-noout", "-text", "-serial"], pem.as_bytes())
+    }
+
+    /// Waits up to 20 s until the served certificate's text satisfies `check`.
+    fn wait_for_served(&self, server: &Server, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.served_text(server);
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "served certificate never {what}:\n{text}\nlog:\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn write_config(dir: &Path) -> String {
+    let config = dir.join("camcertd.toml");
+    fs::write(
+        &config,
+        format!(
+            "[certificate]\ninterfaces = [\"veth0\"]\ninclude_loopback = false\nhostname = \"cam-test\"\n\
+             [network]\nquiet_period_ms = {QUIET_MS}\n"
+        ),
+    )
+    .unwrap();
+    config.to_str().unwrap().to_owned()
+}
+
+fn active_generation(state: &Path) -> u64 {
+    fs::read_to_string(state.join("active"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn regenerations(server: &Server) -> usize {
+    server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains("regenerated the certificate for the new addresses"))
+        .count()
+}
+
+/// Waits long enough for any pending quiet period and regeneration to finish.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(QUIET_MS * 4 + 1000));
+}
+
+#[test]
+fn certificate_follows_address_changes() {
+    let Some(namespace) = Namespace::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let state = dir.path().join("state");
+    let server = Server::start_in(Some(&namespace.name), &state, &["--config", &config]);
+    let first = namespace.served_text(&server);
+    assert!(
+        !first.contains("IP Address"),
+        "no usable address yet: {first}"
+    );
+    assert!(first.contains("DNS:cam-test"), "{first}");
+
+    namespace.ip(&["addr", "add", "192.0.2.10/24", "dev", "veth0"]);
+    namespace.wait_for_served(&server, "named 192.0.2.10", |text| {
+        text.contains("IP Address:192.0.2.10")
+    });
+
+    // A move to another subnet, as after a new DHCP server.
+    namespace.ip(&["addr", "add", "198.51.100.20/24", "dev", "veth0"]);
+    namespace.ip(&["addr", "del", "192.0.2.10/24", "dev", "veth0"]);
+    let moved = namespace.wait_for_served(&server, "moved to 198.51.100.20 only", |text| {
+        text.contains("IP Address:198.51.100.20") && !text.contains("192.0.2.10")
+    });
+    assert!(moved.contains("DNS:cam-test"));
+
+    namespace.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::10/64",
+        "dev",
+        "veth0",
+        "nodad",
+    ]);
+    let both = namespace.wait_for_served(&server, "named 2001:db8::10", |text| {
+        text.contains("IP Address:2001:DB8:0:0:0:0:0:10")
+    });
+    assert!(both.contains("IP Address:198.51.100.20"), "{both}");
+    assert!(!both.contains("FE80"), "no IPv6 link-local address: {both}");
+
+    settle();
+    assert_eq!(regenerations(&server), 3, "{}", server.log_text());
+    assert!(
+        server.log_text().contains("old_serial="),
+        "the log names old and new serial"
+    );
+}
+
+#[test]
+fn flaps_and_renewals_write_nothing_extra() {
+    let Some(namespace) = Namespace::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let state = dir.path().join("state");
+    let server = Server::start_in(Some(&namespace.name), &state, &["--config", &config]);
+    namespace.ip(&["addr", "add", "192.0.2.10/24", "dev", "veth0"]);
+    namespace.wait_for_served(&server, "named 192.0.2.10", |text| {
+        text.contains("IP Address:192.0.2.10")
+    });
+    settle();
+    let generation = active_generation(&state);
+    let cert_path = state.join(format!("gen-{generation:08}/cert.pem"));
+    let modified = fs::metadata(&cert_path).unwrap().modified().unwrap();
+    let before = regenerations(&server);
+
+    // A flap that returns to the same set within the quiet period.
+    namespace.ip(&["addr", "del", "192.0.2.10/24", "dev", "veth0"]);
+    namespace.ip(&["addr", "add", "192.0.2.10/24", "dev", "veth0"]);
+    // A DHCP renewal: the same address with new lifetimes.
+    namespace.ip(&[
+        "addr",
+        "change",
+        "192.0.2.10/24",
+        "dev",
+        "veth0",
+        "valid_lft",
+        "3600",
+        "preferred_lft",
+        "3600",
+    ]);
+    settle();
+    assert_eq!(active_generation(&state), generation, "no new generation");
+    assert_eq!(
+        fs::metadata(&cert_path).unwrap().modified().unwrap(),
+        modified,
+        "no flash write"
+    );
+    assert_eq!(regenerations(&server), before);
+
+    // A burst that ends in a new set gives exactly one regeneration.
+    namespace.ip(&["addr", "add", "203.0.113.5/24", "dev", "veth0"]);
+    namespace.ip(&["addr", "del", "203.0.113.5/24", "dev", "veth0"]);
+    namespace.ip(&["addr", "add", "203.0.113.5/24", "dev", "veth0"]);
+    namespace.wait_for_served(&server, "named 203.0.113.5", |text| {
+        text.contains("IP Address:203.0.113.5")
+    });
+    settle();
+    assert_eq!(regenerations(&server), before + 1, "{}", server.log_text());
+    assert_eq!(active_generation(&state), generation + 1);
+}
+
+#[test]
+fn uploaded_certificate_is_kept_and_reported() {
+    let Some(namespace) = Namespace::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let state = dir.path().join("state");
+    let generation = state.join("gen-00000001");
+    fs::create_dir_all(&generation).unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "90",
+        ])
+        .args([
+            "-subj",
+            "/CN=uploaded",
+            "-addext",
+            "subjectAltName=IP:192.0.2.10",
+        ])
+        .arg("-keyout")
+        .arg(generation.join("key.pem"))
+        .arg("-out")
+        .arg(generation.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    fs::write(
+        generation.join("meta.json"),
+        r#"{"origin":"uploaded","installed":"2026-01-01T00:00:00Z","reason":"test upload","validity_days":null}"#,
+    )
+    .unwrap();
+    fs::write(state.join("active"), "1\n").unwrap();
+    let uploaded = fs::read_to_string(generation.join("cert.pem")).unwrap();
+
+    namespace.ip(&["addr", "add", "192.0.2.10/24", "dev", "veth0"]);
+    let server = Server::start_in(Some(&namespace.name), &state, &["--config", &config]);
+    namespace.ip(&["addr", "add", "198.51.100.20/24", "dev", "veth0"]);
+    settle();
+
+    assert_eq!(
+        active_generation(&state),
+        1,
+        "nothing replaced the uploaded certificate"
+    );
+    assert_eq!(
+        fs::read_to_string(generation.join("cert.pem")).unwrap(),
+        uploaded
+    );
+    assert!(
+        namespace.served_text(&server).contains("CN = uploaded")
+            || namespace.served_text(&server).contains("CN=uploaded")
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("does not name the current addresses and is kept"),
+        "{}",
+        server.log_text()
+    );
+
+    let url = format!("https://{}/api/v1/certificate", server.address);
+    let body = namespace.run(&[
+        "curl",
+        "--silent",
+        "--insecure",
+        "--user",
+        &format!("admin:{}", server.password()),
+        &url,
+    ]);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let addresses = status["addresses"].as_array().unwrap();
+    assert!(
+        addresses.contains(&serde_json::json!({"address": "198.51.100.20", "covered": false})),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&serde_json::json!({"address": "192.0.2.10", "covered": true})),
+        "{addresses:?}"
+    );
+}
