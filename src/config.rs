@@ -57,6 +57,25 @@ pub struct Config {
     pub admin: AdminConfig,
     /// What happens when the camera's addresses change.
     pub network: NetworkConfig,
+    /// When certificates are renewed or reported as expiring.
+    pub expiry: ExpiryConfig,
+}
+
+/// When certificates are renewed or reported as expiring.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpiryConfig {
+    /// Days before not_after when a self-signed certificate is renewed and any
+    /// other is reported as expiring. Default 30.
+    pub renew_before_days: u32,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        Self {
+            renew_before_days: 30,
+        }
+    }
 }
 
 /// What camcertd does when an address change leaves the certificate behind.
@@ -256,6 +275,13 @@ impl Config {
                     hint: "choose 1 to 3600 seconds".into(),
                 });
             }
+        }
+        if !(1..=3650).contains(&self.expiry.renew_before_days) {
+            return Err(ConfigError::Value {
+                key: "expiry.renew_before_days",
+                value: self.expiry.renew_before_days.to_string(),
+                hint: "choose 1 to 3650 days".into(),
+            });
         }
         if self.network.quiet_period_ms > 600_000 {
             return Err(ConfigError::Value {

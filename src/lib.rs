@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`config`]: TOML settings with documented defaults.
+//! - [`clock`]: renewal, expiry and unset-clock decisions, and the wall-clock timer.
 //! - [`store`]: generations of key, certificate, chain and metadata on flash,
 //!   written atomically, with the fallback order used at start.
 //! - [`pki`]: key generation, self-signed issuance and certificate inspection.
@@ -24,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod manager;
 pub mod netwatch;

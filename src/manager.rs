@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use std::net::IpAddr;
 
+use time::OffsetDateTime;
+
+use crate::clock::{self, TimeAction};
 use crate::config::{CertificateConfig, Config, IpChangePolicy};
 use crate::netwatch::{self, AddressSet};
 use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
@@ -37,6 +40,14 @@ pub enum ManagerError {
     /// The manager task has stopped, so the service is shutting down.
     #[error("the certificate manager has stopped")]
     Stopped,
+    /// The system clock is before the build time, so it has not been set.
+    #[error("the system clock reads {now}, before this build was made ({built}), so it is not set; set the clock or wait for NTP, then retry")]
+    ClockUnset {
+        /// The clock's reading.
+        now: OffsetDateTime,
+        /// The build time.
+        built: OffsetDateTime,
+    },
 }
 
 /// What the API, the command line and the page show about the served pair.
@@ -59,6 +70,9 @@ pub struct Status {
     /// The camera's current usable addresses and whether the certificate
     /// names each of them.
     pub addresses: Vec<AddressCoverage>,
+    /// Whether the system clock is before the build time, so not set yet;
+    /// nothing is issued until it is.
+    pub clock_unset: bool,
 }
 
 /// One of the camera's addresses and whether the served certificate names it.
@@ -88,6 +102,7 @@ impl Status {
             reason: stored.meta.reason.clone(),
             validity_days: stored.meta.validity_days,
             addresses,
+            clock_unset: clock::clock_is_unset(OffsetDateTime::now_utc()),
         }
     }
 
@@ -256,18 +271,26 @@ pub fn issue(
         None => pki::generate_key(key_type)?,
     };
 
+    // With the clock unset the certificate is dated from the build time,
+    // never from 1970, and marked for reissue once the clock is set.
+    let now = OffsetDateTime::now_utc();
+    let clock_unset = clock::clock_is_unset(now);
     let (hostname, extra_names) = certificate_names(config);
     let request = SelfSignedRequest {
         validity_days,
         hostname,
         extra_names,
         addresses: addresses.to_vec(),
+        issued_at: if clock_unset {
+            clock::build_time()
+        } else {
+            now
+        },
     };
     let pair = pki::self_signed(&request, &key, key_type)?;
-    Ok((
-        pair,
-        Metadata::now(Origin::SelfSigned, reason, Some(validity_days)),
-    ))
+    let mut meta = Metadata::now(Origin::SelfSigned, reason, Some(validity_days));
+    meta.issued_with_unset_clock = clock_unset;
+    Ok((pair, meta))
 }
 
 /// Reads the camera's usable addresses for a certificate issued outside the
@@ -312,15 +335,31 @@ pub fn startup(
     for skip in &skipped {
         tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
     }
+    let mut reason = "first start: no usable stored pair";
+    let mut previous = None;
     if let Some(stored) = found {
-        log_installed(&stored, "serving stored certificate");
-        return Ok(stored);
+        let check = clock::decide_time(
+            OffsetDateTime::now_utc(),
+            clock::build_time(),
+            certificate_times(&stored),
+            time::Duration::ZERO,
+        );
+        if check.action != TimeAction::ReplaceExpiredFactory {
+            log_installed(&stored, "serving stored certificate");
+            return Ok(stored);
+        }
+        tracing::warn!(
+            not_after = %stored.pair.info.not_after,
+            serial = %stored.pair.info.serial,
+            "the factory certificate has expired; a self-signed certificate replaces it"
+        );
+        reason = "factory certificate expired";
+        previous = Some(stored);
     }
 
-    let reason = "first start: no usable stored pair";
     let (pair, meta) = issue(
         config,
-        None,
+        previous.as_ref(),
         &SelfSignedOptions::default(),
         reason,
         addresses,
@@ -335,6 +374,18 @@ pub fn startup(
     let stored = Stored { pair, meta, source };
     log_installed(&stored, "issued self-signed certificate");
     Ok(stored)
+}
+
+/// The facts about `stored` that time decisions need. A date that does not
+/// parse counts as already passed, so the certificate is treated as expired.
+fn certificate_times(stored: &Stored) -> clock::CertificateTimes {
+    let info = &stored.pair.info;
+    clock::CertificateTimes {
+        origin: stored.meta.origin,
+        not_before: info.not_before_time().unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        not_after: info.not_after_time().unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        issued_with_unset_clock: stored.meta.issued_with_unset_clock,
+    }
 }
 
 /// What an address change does to the served certificate.
@@ -388,8 +439,20 @@ pub struct Manager {
     current: Stored,
     /// The usable addresses last reported by the watcher.
     addresses: AddressSet,
+    /// Whether the last time check found the clock unset; logged on change only.
+    clock_unset: bool,
+    /// The next moment a time check is due; `None` waits for a clock change.
+    next_due: Option<OffsetDateTime>,
     status: watch::Sender<Arc<Status>>,
     commands: mpsc::Receiver<Command>,
+}
+
+/// Waits on the timer, or forever when there is none.
+async fn wait_timer(timer: &Option<clock::WallTimer>) -> std::io::Result<clock::Wake> {
+    match timer {
+        Some(timer) => timer.wait().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Manager {
@@ -412,6 +475,8 @@ impl Manager {
             resolver: resolver.clone(),
             current,
             addresses,
+            clock_unset: false,
+            next_due: None,
             status: status_sender,
             commands: command_receiver,
         };
@@ -422,15 +487,24 @@ impl Manager {
         (manager, resolver, handle)
     }
 
-    /// Processes commands and address changes until every handle is dropped.
-    /// Checks the addresses once at start, since they may have changed while
-    /// the camera was off.
+    /// Processes commands, address changes and due times until every handle
+    /// is dropped. Checks time and addresses once at start, since both may
+    /// have changed while the camera was off.
     pub async fn run(mut self, mut addresses: watch::Receiver<AddressSet>) {
         tracing::info!("certificate manager started");
+        let mut timer = match clock::WallTimer::new() {
+            Ok(timer) => Some(timer),
+            Err(error) => {
+                tracing::error!(%error, "cannot create the wall-clock timer; renewals wait for the next restart or event");
+                None
+            }
+        };
         self.addresses = addresses.borrow_and_update().clone();
+        self.check_time().await;
         self.check_addresses().await;
         let mut watching = true;
         loop {
+            self.arm(&mut timer);
             tokio::select! {
                 command = self.commands.recv() => match command {
                     Some(command) => self.execute(command).await,
@@ -445,9 +519,112 @@ impl Manager {
                     self.addresses = addresses.borrow_and_update().clone();
                     self.check_addresses().await;
                 }
+                wake = wait_timer(&timer) => {
+                    match wake {
+                        Ok(clock::Wake::Due) => tracing::debug!("time check due"),
+                        Ok(clock::Wake::ClockChanged) => {
+                            tracing::info!("system clock was set; rechecking validity and addresses");
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "wall-clock timer failed; renewals wait for the next event");
+                            timer = None;
+                        }
+                    }
+                    self.check_time().await;
+                    self.check_addresses().await;
+                }
             }
         }
         tracing::info!("certificate manager stopped");
+    }
+
+    /// Arms the timer for the next due time; a failure drops the timer.
+    fn arm(&self, timer: &mut Option<clock::WallTimer>) {
+        if let Some(active) = timer {
+            if let Err(error) = active.arm(self.next_due) {
+                tracing::error!(%error, "cannot arm the wall-clock timer; renewals wait for the next event");
+                *timer = None;
+            }
+        }
+    }
+
+    /// Applies [`clock::decide_time`] to the served certificate: renews,
+    /// replaces an expired factory certificate, or warns, and records when
+    /// to look again.
+    async fn check_time(&mut self) {
+        let now = OffsetDateTime::now_utc();
+        let renew_before = time::Duration::days(i64::from(self.config.expiry.renew_before_days));
+        let check = clock::decide_time(
+            now,
+            clock::build_time(),
+            certificate_times(&self.current),
+            renew_before,
+        );
+        self.next_due = check.next_due;
+        let was_unset = std::mem::replace(
+            &mut self.clock_unset,
+            check.action == TimeAction::ClockUnset,
+        );
+        let info = &self.current.pair.info;
+        let reason = match check.action {
+            TimeAction::Nothing => {
+                if was_unset {
+                    tracing::info!(%now, "system clock is set; issuing is allowed again");
+                    self.publish();
+                }
+                return;
+            }
+            TimeAction::ClockUnset => {
+                if !was_unset {
+                    tracing::warn!(
+                        %now,
+                        built = %clock::build_time(),
+                        "system clock is before the build time, so it is not set; serving the current certificate and issuing nothing until it is"
+                    );
+                    self.publish();
+                }
+                return;
+            }
+            TimeAction::WarnExpiring => {
+                tracing::warn!(
+                    serial = %info.serial,
+                    not_after = %info.not_after,
+                    origin = self.current.meta.origin.as_str(),
+                    "certificate expires soon and is not renewed by camcertd; install a new one"
+                );
+                return;
+            }
+            TimeAction::WarnExpired => {
+                tracing::warn!(
+                    serial = %info.serial,
+                    not_after = %info.not_after,
+                    origin = self.current.meta.origin.as_str(),
+                    "certificate has expired and is not replaced by camcertd; install a new one"
+                );
+                return;
+            }
+            TimeAction::Renew if self.current.meta.issued_with_unset_clock => {
+                "clock set after issuance with an unset clock"
+            }
+            TimeAction::Renew => "renewal before expiry",
+            TimeAction::ReplaceExpiredFactory => {
+                tracing::warn!(not_after = %info.not_after, "the factory certificate has expired; a self-signed certificate replaces it");
+                "factory certificate expired"
+            }
+        };
+        let old_serial = info.serial.clone();
+        match self
+            .create_self_signed(SelfSignedOptions::default(), reason.into())
+            .await
+        {
+            Ok(status) => {
+                tracing::info!(old_serial = %old_serial, new_serial = %status.info.serial, reason, "replaced the certificate");
+            }
+            Err(error) => {
+                tracing::error!(%error, reason, "replacing the certificate failed; retrying in an hour");
+                self.next_due = Some(OffsetDateTime::now_utc() + time::Duration::hours(1));
+            }
+        }
     }
 
     async fn execute(&mut self, command: Command) {
@@ -457,7 +634,15 @@ impl Manager {
                 reason,
                 reply,
             } => {
-                let result = self.create_self_signed(options, reason).await;
+                let now = OffsetDateTime::now_utc();
+                let result = if clock::clock_is_unset(now) {
+                    Err(ManagerError::ClockUnset {
+                        now,
+                        built: clock::build_time(),
+                    })
+                } else {
+                    self.create_self_signed(options, reason).await
+                };
                 if let Err(error) = &result {
                     tracing::warn!(%error, "self-signed certificate not installed");
                 }
@@ -478,6 +663,11 @@ impl Manager {
     /// Compares the current addresses with the certificate and regenerates
     /// or warns as the policy says. Publishes the new coverage either way.
     async fn check_addresses(&mut self) {
+        if self.clock_unset {
+            tracing::info!(addresses = ?self.addresses, "clock not set; any regeneration for these addresses waits until it is");
+            self.publish();
+            return;
+        }
         let decision = decide_addresses(
             self.config.network.ip_change,
             self.current.meta.origin,
@@ -574,10 +764,19 @@ impl Manager {
         Ok(self.activate(stored))
     }
 
-    /// Swaps the resolver to `stored` and publishes its status.
+    /// Swaps the resolver to `stored`, schedules its next time check and
+    /// publishes its status.
     fn activate(&mut self, stored: Stored) -> Arc<Status> {
         self.resolver.swap(stored.pair.certified_key.clone());
         self.current = stored;
+        let renew_before = time::Duration::days(i64::from(self.config.expiry.renew_before_days));
+        self.next_due = clock::decide_time(
+            OffsetDateTime::now_utc(),
+            clock::build_time(),
+            certificate_times(&self.current),
+            renew_before,
+        )
+        .next_due;
         self.publish()
     }
 

@@ -133,6 +133,10 @@ pub struct Metadata {
     /// The validity in days that was chosen at issuance; `None` when the
     /// certificate was not issued on the camera.
     pub validity_days: Option<u32>,
+    /// Whether it was issued while the clock was unset, dated from the build
+    /// time; such a certificate is reissued once the clock is set.
+    #[serde(default)]
+    pub issued_with_unset_clock: bool,
 }
 
 impl Metadata {
@@ -146,6 +150,7 @@ impl Metadata {
             installed,
             reason: reason.into(),
             validity_days,
+            issued_with_unset_clock: false,
         }
     }
 }
@@ -348,6 +353,7 @@ impl Store {
                 installed,
                 reason: "factory provisioning".into(),
                 validity_days: None,
+                issued_with_unset_clock: false,
             },
             source: Source::Factory,
         }))

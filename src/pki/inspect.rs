@@ -140,6 +140,11 @@ impl CertificateInfo {
         })
     }
 
+    /// Returns not_before as a time, for validity decisions.
+    pub fn not_before_time(&self) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(&self.not_before, &Rfc3339).ok()
+    }
+
     /// Returns not_after as a time, for expiry decisions.
     pub fn not_after_time(&self) -> Option<OffsetDateTime> {
         OffsetDateTime::parse(&self.not_after, &Rfc3339).ok()

@@ -32,6 +32,9 @@ pub struct SelfSignedRequest {
     pub extra_names: Vec<String>,
     /// iPAddress SANs: the camera's usable addresses.
     pub addresses: Vec<IpAddr>,
+    /// The moment of issuance: now, or the build time when the clock is
+    /// unset, so that no certificate is dated 1970.
+    pub issued_at: OffsetDateTime,
 }
 
 /// Generates a new private key of the given type.
@@ -79,7 +82,7 @@ pub fn self_signed(
     key_type: KeyType,
 ) -> Result<CheckedPair, PkiError> {
     let validity_days = check_validity_days(request.validity_days)?;
-    let now = OffsetDateTime::now_utc();
+    let now = request.issued_at;
 
     let mut names: Vec<&str> = Vec::new();
     for name in request.hostname.iter().chain(&request.extra_names) {
@@ -147,6 +150,7 @@ mod tests {
                 IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
                 IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)),
             ],
+            issued_at: OffsetDateTime::now_utc(),
         }
     }
 

@@ -266,6 +266,9 @@ async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<B
             "invalid-request",
             &error.to_string(),
         ),
+        Err(error @ ManagerError::ClockUnset { .. }) => {
+            error_response(StatusCode::CONFLICT, "clock-unset", &error.to_string())
+        }
         Err(ManagerError::Stopped) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting-down",

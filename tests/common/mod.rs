@@ -82,18 +82,45 @@ impl Server {
 
     /// Like [`Server::start`], inside the network namespace `namespace` when given.
     pub fn start_in(namespace: Option<&str>, state_dir: &Path, extra_args: &[&str]) -> Server {
-        let mut command = match namespace {
+        match namespace {
             Some(namespace) => {
+                Self::start_wrapped(&["ip", "netns", "exec", namespace], state_dir, extra_args)
+            }
+            None => Self::start_wrapped(&[], state_dir, extra_args),
+        }
+    }
+
+    /// Like [`Server::start`], with `envs` added to the environment.
+    pub fn start_with_env(envs: &[(&str, &str)], state_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::start_full(&[], envs, state_dir, extra_args)
+    }
+
+    /// Like [`Server::start`], with `wrapper` (such as `ip netns exec NAME`)
+    /// in front of the command. The wrapper must exec the command, not fork
+    /// it, so that the process id stays the service's.
+    pub fn start_wrapped(wrapper: &[&str], state_dir: &Path, extra_args: &[&str]) -> Server {
+        Self::start_full(wrapper, &[], state_dir, extra_args)
+    }
+
+    fn start_full(
+        wrapper: &[&str],
+        envs: &[(&str, &str)],
+        state_dir: &Path,
+        extra_args: &[&str],
+    ) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
                 let inner = camcertd_command();
-                let mut command = Command::new("ip");
+                let mut command = Command::new(program);
                 command
-                    .args(["netns", "exec", namespace])
+                    .args(wrapper_args)
                     .arg(inner.get_program())
                     .args(inner.get_args());
                 command
             }
             None => camcertd_command(),
         };
+        command.envs(envs.iter().copied());
         let mut child = command
             .arg("serve")
             .arg("--state-dir")
