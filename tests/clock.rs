@@ -10,7 +10,6 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -181,35 +180,7 @@ fn expired_factory_certificate_is_replaced_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let factory = dir.path().join("factory");
     fs::create_dir(&factory).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-        ])
-        .args([
-            "-subj",
-            "/CN=factory-test-camera",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(factory.join("key.pem"))
-        .arg("-out")
-        .arg(factory.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    openssl_pair(&factory, "factory-test-camera", "IP:127.0.0.1", 30);
     let config = dir.path().join("camcertd.toml");
     fs::write(
         &config,

@@ -284,35 +284,7 @@ fn uploaded_certificate_is_kept_and_reported() {
     let state = dir.path().join("state");
     let generation = state.join("gen-00000001");
     fs::create_dir_all(&generation).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "90",
-        ])
-        .args([
-            "-subj",
-            "/CN=uploaded",
-            "-addext",
-            "subjectAltName=IP:192.0.2.10",
-        ])
-        .arg("-keyout")
-        .arg(generation.join("key.pem"))
-        .arg("-out")
-        .arg(generation.join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    openssl_pair(&generation, "uploaded", "IP:192.0.2.10", 90);
     fs::write(
         generation.join("meta.json"),
         r#"{"origin":"uploaded","installed":"2026-01-01T00:00:00Z","reason":"test upload","validity_days":null}"#,

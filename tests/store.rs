@@ -184,35 +184,7 @@ fn unusable_generations_and_no_factory_give_fresh_pair() {
 /// Makes a factory folder with a 25-year certificate naming `san`.
 fn factory_dir(san: &str) -> tempfile::TempDir {
     let factory = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "9131",
-        ])
-        .args([
-            "-subj",
-            "/CN=factory-test-camera",
-            "-addext",
-            &format!("subjectAltName={san}"),
-        ])
-        .arg("-keyout")
-        .arg(factory.path().join("key.pem"))
-        .arg("-out")
-        .arg(factory.path().join("cert.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    openssl_pair(factory.path(), "factory-test-camera", san, 9131);
     factory
 }
 

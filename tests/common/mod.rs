@@ -453,3 +453,37 @@ pub fn first_pem_certificate(text: &str) -> Option<String> {
     let end = text[start..].find(end_marker)? + start + end_marker.len();
     Some(format!("{}\n", &text[start..end]))
 }
+
+/// Writes `key.pem` and a self-signed `cert.pem` made by openssl into `dir`:
+/// ECDSA P-256, common name `common_name`, subjectAltName `san` (such as
+/// `IP:127.0.0.1`), valid for `days`. Stands for a factory or uploaded pair.
+pub fn openssl_pair(dir: &Path, common_name: &str, san: &str, days: u32) {
+    let output = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-days",
+            &days.to_string(),
+            "-subj",
+            &format!("/CN={common_name}"),
+        ])
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .expect("openssl is installed (the test setup installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
