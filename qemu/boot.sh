@@ -78,6 +78,14 @@ echo "boot.sh: console log $console.out, console input $console.in" >&2
 # -no-reboot turns into a QEMU exit instead of a hang.
 append="console=ttyAMA0 panic=-1 $*"
 
+# CAMCERTD_QEMU_SECOND_FORWARD=PORT:ADDRESS adds a forward from
+# 127.0.0.1:PORT to port 443 of a second guest address, such as one the test
+# moves the guest to.
+extra_forward=
+if [ -n "${CAMCERTD_QEMU_SECOND_FORWARD:-}" ]; then
+    extra_forward=",hostfwd=tcp:127.0.0.1:${CAMCERTD_QEMU_SECOND_FORWARD%%:*}-${CAMCERTD_QEMU_SECOND_FORWARD#*:}:443"
+fi
+
 # Networking: user mode (slirp) with restrict=on, so the guest reaches nothing
 # outside QEMU. The only way in is the forward from 127.0.0.1:HOSTPORT to
 # port 443 of the guest address that QEMU's DHCP server hands out first
@@ -93,6 +101,6 @@ exec "${qemu[@]}" \
     -append "$append" \
     -chardev "pipe,id=console,path=$console" \
     -serial chardev:console \
-    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$hostport-:443" \
+    -netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$hostport-:443$extra_forward" \
     -device virtio-net-device,netdev=n0 \
     -device virtio-rng-device

@@ -30,6 +30,8 @@
 #                  order, then powers the machine off (PSCI SYSTEM_OFF, so
 #                  QEMU exits with status 0)
 #        shell     starts an interactive shell, and the loop resumes after it exits
+#        run CMD   runs CMD with sh -c and logs its exit status, for host-driven
+#                  scenarios such as an address change
 #
 # The console is the only channel from the host into this guest, because it
 # needs nothing more in the guest. QEMU's system_powerdown on the virt board
@@ -271,10 +273,14 @@ while :; do
         shell)
             setsid cttyhack sh
             ;;
+        "run "*)
+            sh -c "${command#run }"
+            log "run exited with status $?"
+            ;;
         "")
             ;;
         *)
-            log "unknown command '$command' (expected poweroff or shell)"
+            log "unknown command '$command' (expected poweroff, shell or run CMD)"
             ;;
     esac
 done
