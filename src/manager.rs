@@ -13,11 +13,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use std::net::IpAddr;
 
+use rustls_pki_types::pem::PemObject;
 use time::OffsetDateTime;
 
 use crate::clock::{self, TimeAction};
 use crate::config::{CertificateConfig, Config, IpChangePolicy};
 use crate::netwatch::{self, AddressSet};
+use crate::pki::import::{ImportError, Imported, Upload};
+use crate::pki::lint::{Warning, WarningKind};
 use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
 use crate::store::{Metadata, Origin, Source, Store, StoreError, Stored};
 use crate::tls::CertResolver;
@@ -40,6 +43,9 @@ pub enum ManagerError {
     /// The manager task has stopped, so the service is shutting down.
     #[error("the certificate manager has stopped")]
     Stopped,
+    /// An upload was rejected; the installed pair is unchanged.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// The system clock is before the build time, so it has not been set.
     #[error("the system clock reads {now}, before this build was made ({built}), so it is not set; set the clock or wait for NTP, then retry")]
     ClockUnset {
@@ -73,6 +79,11 @@ pub struct Status {
     /// Whether the system clock is before the build time, so not set yet;
     /// nothing is issued until it is.
     pub clock_unset: bool,
+    /// The certificates above the leaf: intermediates in the order sent,
+    /// then a stored root that is not sent.
+    pub chain: Vec<CertificateInfo>,
+    /// What is served anyway but deserves the admin's attention.
+    pub warnings: Vec<Warning>,
 }
 
 /// One of the camera's addresses and whether the served certificate names it.
@@ -87,6 +98,26 @@ pub struct AddressCoverage {
 impl Status {
     /// Builds the snapshot of a stored pair for the camera's `addresses`.
     pub fn from_stored(stored: &Stored, addresses: &[IpAddr]) -> Self {
+        let certified = &stored.pair.certified_key;
+        let mut chain: Vec<CertificateInfo> = certified.cert[1..]
+            .iter()
+            .filter_map(|der| CertificateInfo::from_der(der).ok())
+            .collect();
+        chain.extend(
+            rustls_pki_types::CertificateDer::pem_slice_iter(stored.pair.root_pem.as_bytes())
+                .flatten()
+                .filter_map(|der| CertificateInfo::from_der(&der).ok()),
+        );
+        let info = &stored.pair.info;
+        let mut warnings = pki::lint::leaf_warnings(&certified.cert[0], addresses);
+        let issuer_known =
+            info.issuer == info.subject || chain.iter().any(|above| above.subject == info.issuer);
+        if !issuer_known {
+            warnings.push(Warning {
+                kind: WarningKind::IssuerNotFound,
+                message: format!("the issuer {} is not in the stored chain; clients that do not already have it cannot verify the certificate, so upload the full chain", info.issuer),
+            });
+        }
         let addresses = addresses
             .iter()
             .map(|address| AddressCoverage {
@@ -103,6 +134,8 @@ impl Status {
             validity_days: stored.meta.validity_days,
             addresses,
             clock_unset: clock::clock_is_unset(OffsetDateTime::now_utc()),
+            chain,
+            warnings,
         }
     }
 
@@ -144,6 +177,20 @@ pub enum Command {
         /// Receives the new status or the error.
         reply: Reply,
     },
+    /// Check and install an admin's own key, certificate and chain.
+    Upload {
+        /// The uploaded files and password.
+        upload: Upload,
+        /// Receives the new status or the rejection.
+        reply: Reply,
+    },
+    /// Generate a key and a CSR for it; the key stays pending on the camera.
+    CreateCsr {
+        /// Key type; default: the configured one.
+        key_type: Option<KeyType>,
+        /// Receives the CSR in PEM.
+        reply: oneshot::Sender<Result<String, ManagerError>>,
+    },
     /// Read the store again, as after SIGHUP or a command line change.
     Reload {
         /// Receives the new status or the error, if anyone waits.
@@ -178,6 +225,26 @@ impl ManagerHandle {
         };
         self.commands
             .send(command)
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        result.await.map_err(|_| ManagerError::Stopped)?
+    }
+
+    /// Checks and installs an upload; waits for the result.
+    pub async fn upload(&self, upload: Upload) -> Result<Arc<Status>, ManagerError> {
+        let (reply, result) = oneshot::channel();
+        self.commands
+            .send(Command::Upload { upload, reply })
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        result.await.map_err(|_| ManagerError::Stopped)?
+    }
+
+    /// Generates a pending key and returns a CSR for it in PEM.
+    pub async fn create_csr(&self, key_type: Option<KeyType>) -> Result<String, ManagerError> {
+        let (reply, result) = oneshot::channel();
+        self.commands
+            .send(Command::CreateCsr { key_type, reply })
             .await
             .map_err(|_| ManagerError::Stopped)?;
         result.await.map_err(|_| ManagerError::Stopped)?
@@ -318,6 +385,61 @@ pub fn issue_and_install(
         meta,
         source: Source::Generation(number),
     })
+}
+
+/// Imports an upload and installs it as a new generation. Blocking. The
+/// origin is `csr` when the certificate matched the pending CSR key, whose
+/// file is then removed; otherwise `uploaded`. On any error nothing changes.
+pub fn import_and_install(
+    store: &Store,
+    upload: &Upload,
+    addresses: &[IpAddr],
+    serving: Option<u64>,
+) -> Result<(Stored, Imported), ManagerError> {
+    let pending = store.pending_key();
+    let imported = pki::import::import(
+        upload,
+        OffsetDateTime::now_utc(),
+        addresses,
+        pending.as_deref().map(String::as_str),
+    )?;
+    let (origin, reason) = if imported.for_pending_key {
+        (Origin::Csr, "certificate for the camera's CSR")
+    } else {
+        (Origin::Uploaded, "admin upload")
+    };
+    let meta = Metadata::now(origin, reason, None);
+    let number = store.install(&imported.pair, &meta, serving)?;
+    if imported.for_pending_key {
+        if let Err(error) = store.clear_pending_key() {
+            tracing::warn!(%error, "cannot remove the pending CSR key after installing its certificate");
+        }
+    }
+    let stored = Stored {
+        pair: imported.pair.clone(),
+        meta,
+        source: Source::Generation(number),
+    };
+    Ok((stored, imported))
+}
+
+/// Generates a key of `key_type` (default: the configured one), keeps it
+/// as the pending CSR key and returns a PEM CSR for the camera's names and
+/// `addresses`. Blocking. A new CSR replaces an older pending key.
+pub fn create_csr(
+    store: &Store,
+    config: &CertificateConfig,
+    key_type: Option<KeyType>,
+    addresses: &[IpAddr],
+) -> Result<String, ManagerError> {
+    let key_type = key_type.unwrap_or(config.default_key_type);
+    let key = pki::generate_key(key_type)?;
+    let (hostname, extra_names) = certificate_names(config);
+    let csr = pki::csr::create_csr(&key, hostname.as_deref(), &extra_names, addresses)?;
+    let key_pem = zeroize::Zeroizing::new(key.serialize_pem());
+    store.set_pending_key(&key_pem)?;
+    tracing::info!(%key_type, "created a CSR; its key waits on the camera for the signed certificate");
+    Ok(csr)
 }
 
 /// Finds the pair to serve at start, following the store's fallback order,
@@ -648,6 +770,27 @@ impl Manager {
                 }
                 let _ = reply.send(result);
             }
+            Command::Upload { upload, reply } => {
+                let result = self.upload(upload).await;
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "upload rejected; the installed certificate is unchanged");
+                }
+                let _ = reply.send(result);
+            }
+            Command::CreateCsr { key_type, reply } => {
+                let store = self.store.clone();
+                let config = self.config.certificate.clone();
+                let addresses = self.addresses.to_vec();
+                let result = tokio::task::spawn_blocking(move || {
+                    create_csr(&store, &config, key_type, &addresses)
+                })
+                .await
+                .expect("CSR task does not panic");
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "CSR not created");
+                }
+                let _ = reply.send(result);
+            }
             Command::Reload { reply } => {
                 let result = self.reload().await;
                 if let Err(error) = &result {
@@ -740,6 +883,19 @@ impl Manager {
         .await
         .expect("issuance task does not panic")?;
         log_installed(&stored, "installed self-signed certificate");
+        Ok(self.activate(stored))
+    }
+
+    async fn upload(&mut self, upload: Upload) -> Result<Arc<Status>, ManagerError> {
+        let store = self.store.clone();
+        let addresses = self.addresses.to_vec();
+        let serving = self.current.source.generation();
+        let (stored, _) = tokio::task::spawn_blocking(move || {
+            import_and_install(&store, &upload, &addresses, serving)
+        })
+        .await
+        .expect("import task does not panic")?;
+        log_installed(&stored, "installed uploaded certificate");
         Ok(self.activate(stored))
     }
 

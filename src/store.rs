@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! active                 pointer: the number of the active generation
-//! gen-00000007/          key.pem, cert.pem, chain.pem, meta.json
+//! gen-00000007/          key.pem, cert.pem, chain.pem, meta.json, root.pem
 //! gen-00000006/          the previous generation, kept for fallback
+//! pending-key.pem        key of an outstanding CSR, if any
 //! lock                   advisory lock held while writing
 //! ```
 //!
@@ -34,10 +35,12 @@ use crate::pki::{CheckedPair, PkiError};
 const MAX_FILE_BYTES: u64 = 256 * 1024;
 
 const POINTER_FILE: &str = "active";
+const PENDING_KEY_FILE: &str = "pending-key.pem";
 const LOCK_FILE: &str = "lock";
 const KEY_FILE: &str = "key.pem";
 const CERT_FILE: &str = "cert.pem";
 const CHAIN_FILE: &str = "chain.pem";
+const ROOT_FILE: &str = "root.pem";
 const META_FILE: &str = "meta.json";
 const PARTIAL_SUFFIX: &str = ".partial";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -440,6 +443,9 @@ impl Store {
         ] {
             write_synced(&partial_dir.join(name), bytes)?;
         }
+        if !pair.root_pem.is_empty() {
+            write_synced(&partial_dir.join(ROOT_FILE), pair.root_pem.as_bytes())?;
+        }
         // The folder's entries must be on flash before the rename makes them visible.
         sync_dir(&partial_dir)?;
         fs::rename(&partial_dir, &final_dir).map_err(io_error("renaming", &partial_dir))?;
@@ -460,6 +466,30 @@ impl Store {
             }
         }
         Ok(number)
+    }
+
+    /// Reads the key of an outstanding CSR. `None` means there is none.
+    /// Secret: never logged.
+    pub fn pending_key(&self) -> Option<zeroize::Zeroizing<String>> {
+        read_limited(&self.state_dir.join(PENDING_KEY_FILE))
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    }
+
+    /// Stores the key of a new CSR, replacing an older pending one.
+    pub fn set_pending_key(&self, key_pem: &str) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        write_file_atomic(&self.state_dir, PENDING_KEY_FILE, key_pem.as_bytes())
+    }
+
+    /// Removes the pending CSR key once its certificate is installed.
+    pub fn clear_pending_key(&self) -> Result<(), StoreError> {
+        let path = self.state_dir.join(PENDING_KEY_FILE);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.state_dir),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(io_error("removing", &path)(err)),
+        }
     }
 
     /// Takes the advisory write lock, so that the service and a command line
@@ -488,10 +518,20 @@ fn load_pair(dir: &Path) -> Result<CheckedPair, StoreError> {
     } else {
         String::new()
     };
-    CheckedPair::from_pem(&key, &cert, &chain).map_err(|source| StoreError::Pair {
-        path: dir.to_owned(),
-        source,
-    })
+    let mut pair =
+        CheckedPair::from_pem(&key, &cert, &chain).map_err(|source| StoreError::Pair {
+            path: dir.to_owned(),
+            source,
+        })?;
+    // The root is informational: a damaged root.pem does not make the pair unusable.
+    let root_path = dir.join(ROOT_FILE);
+    if root_path.exists() {
+        match read_limited(&root_path) {
+            Ok(root) => pair.root_pem = root,
+            Err(error) => tracing::warn!(%error, "ignoring unreadable root certificate"),
+        }
+    }
+    Ok(pair)
 }
 
 /// Reads a text file of at most [`MAX_FILE_BYTES`].

@@ -389,7 +389,7 @@ async fn bad_self_signed_requests_are_rejected() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "{body}: {response}"
         );
-        let message = status_json(&response)["message"]
+        let message = status_json(&response)["error"]["message"]
             .as_str()
             .unwrap()
             .to_owned();

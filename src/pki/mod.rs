@@ -2,11 +2,17 @@
 //!
 //! - [`issue`]: key generation and self-signed issuance with rcgen.
 //! - [`inspect`]: what a browser's certificate viewer shows, as [`CertificateInfo`].
+//! - [`csr`]: PKCS#10 requests for a key made on the camera.
+//! - [`import`]: an admin's own key, certificate and chain, in every common form.
+//! - [`lint`]: warnings about a certificate that is served anyway.
 //! - [`CheckedPair`]: a key and certificate chain that parsed and match, ready
 //!   for rustls. Every pair goes through it before it is stored or served.
 
+pub mod csr;
+pub mod import;
 pub mod inspect;
 pub mod issue;
+pub mod lint;
 
 use std::fmt;
 use std::str::FromStr;
@@ -218,6 +224,9 @@ pub struct CheckedPair {
     pub cert_pem: String,
     /// PEM of the intermediate certificates, leaf issuer first; may be empty.
     pub chain_pem: String,
+    /// PEM of the self-signed root the chain ends in, kept in the store but
+    /// not sent in the handshake (clients must already trust it); may be empty.
+    pub root_pem: String,
 }
 
 impl fmt::Debug for CheckedPair {
@@ -255,6 +264,7 @@ impl CheckedPair {
             key_pem: Zeroizing::new(key_pem.to_owned()),
             cert_pem: cert_pem.to_owned(),
             chain_pem: chain_pem.to_owned(),
+            root_pem: String::new(),
         })
     }
 }

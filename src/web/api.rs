@@ -4,7 +4,9 @@
 //! | --- | --- | --- | --- |
 //! | GET | `/` | none | a one-line text naming the service |
 //! | GET | `/api/v1/certificate` | admin | the served certificate as JSON |
+//! | PUT | `/api/v1/certificate` | admin | upload and install the admin's own key, certificate and chain |
 //! | POST | `/api/v1/certificate/self-signed` | admin | issue and install a self-signed one |
+//! | POST | `/api/v1/csr` | admin | generate a key on the camera and return a CSR for it |
 
 use std::net::SocketAddr;
 
@@ -18,16 +20,32 @@ use serde::Serialize;
 use super::auth::Verdict;
 use super::App;
 use crate::manager::{ManagerError, SelfSignedOptions};
+use crate::pki::import::{Field, Upload, UploadFile};
+use zeroize::Zeroizing;
 
 /// Largest accepted JSON request body. The self-signed request is under 100 bytes.
 const MAX_JSON_BODY: usize = 4 * 1024;
 
+/// Largest accepted upload body: four files at the per-file limit plus the
+/// multipart framing.
+const MAX_UPLOAD_BODY: usize = 4 * crate::pki::import::MAX_FILE_BYTES + 16 * 1024;
+
+/// Time a client has to send a whole request body, so a slow upload cannot
+/// hold a connection slot for long.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 type Body = Full<Bytes>;
 
-/// An error body: `{"error": kind, "message": text}`.
+/// An error body: `{"error": {"kind": KIND, "message": TEXT}}`.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    error: &'a str,
+    error: ErrorDetail<'a>,
+}
+
+/// The `error` object: a stable kind for programs and a message for people.
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    kind: &'a str,
     message: &'a str,
 }
 
@@ -46,8 +64,7 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> Response<Bod
     json_response(
         status,
         &ErrorBody {
-            error: kind,
-            message,
+            error: ErrorDetail { kind, message },
         },
     )
 }
@@ -100,13 +117,32 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
             if let Some(denied) = authenticate(app, peer, &request) {
                 return denied;
             }
-            if let Some(rejected) = check_cross_site(&request) {
+            if let Some(rejected) = check_cross_site(&request, "application/json") {
                 return rejected;
             }
             create_self_signed(app, request).await
         }
-        (_, "/" | "/api/v1/certificate") => method_not_allowed("GET, HEAD"),
-        (_, "/api/v1/certificate/self-signed") => method_not_allowed("POST"),
+        (&Method::PUT, "/api/v1/certificate") => {
+            if let Some(denied) = authenticate(app, peer, &request) {
+                return denied;
+            }
+            if let Some(rejected) = check_cross_site(&request, "multipart/form-data") {
+                return rejected;
+            }
+            upload_certificate(app, request).await
+        }
+        (&Method::POST, "/api/v1/csr") => {
+            if let Some(denied) = authenticate(app, peer, &request) {
+                return denied;
+            }
+            if let Some(rejected) = check_cross_site(&request, "application/json") {
+                return rejected;
+            }
+            create_csr(app, request).await
+        }
+        (_, "/") => method_not_allowed("GET, HEAD"),
+        (_, "/api/v1/certificate") => method_not_allowed("GET, HEAD, PUT"),
+        (_, "/api/v1/certificate/self-signed" | "/api/v1/csr") => method_not_allowed("POST"),
         _ => error_response(
             StatusCode::NOT_FOUND,
             "not-found",
@@ -172,21 +208,25 @@ fn authenticate(
 /// Rejects requests a browser could be tricked into sending from another
 /// site with the admin's cached Basic credentials.
 ///
-/// A JSON content type cannot be sent cross-site without a CORS preflight,
-/// which this server never approves; an Origin header, when present, must
-/// name the host the request was sent to.
-fn check_cross_site(request: &Request<Incoming>) -> Option<Response<Body>> {
+/// A JSON content type or the PUT method cannot be sent cross-site without a
+/// CORS preflight, which this server never approves; an Origin header, when
+/// present, must name the host the request was sent to. `media_type` is the
+/// content type the route accepts.
+fn check_cross_site(
+    request: &Request<Incoming>,
+    media_type_expected: &str,
+) -> Option<Response<Body>> {
     let headers = request.headers();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if !media_type.eq_ignore_ascii_case("application/json") {
+    if !media_type.eq_ignore_ascii_case(media_type_expected) {
         return Some(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
-            &format!("content type {content_type:?} is not accepted; send application/json"),
+            &format!("content type {content_type:?} is not accepted; send {media_type_expected}"),
         ));
     }
     // No Origin header: not a browser's cross-site request.
@@ -216,30 +256,179 @@ fn check_cross_site(request: &Request<Incoming>) -> Option<Response<Body>> {
     }
 }
 
-async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<Body> {
-    let body = match Limited::new(request.into_body(), MAX_JSON_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            let too_large = error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return if too_large {
-                error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    &format!("request body is larger than {MAX_JSON_BODY} bytes"),
-                )
-            } else {
-                error_response(
-                    StatusCode::BAD_REQUEST,
-                    "bad-request",
-                    &format!("reading request body failed: {error}"),
-                )
-            };
+/// Reads a whole request body of at most `limit` bytes within [`BODY_TIMEOUT`].
+async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
+    let collect = Limited::new(request.into_body(), limit).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            &format!("request body is larger than {limit} bytes; send only the key, certificate and chain"),
+        )),
+        Ok(Err(error)) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            &format!("reading request body failed: {error}"),
+        )),
+        Err(_) => Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            &format!("the request body did not arrive within {} s; retry on a better connection", BODY_TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+/// Maps a manager error to its response.
+fn manager_error_response(error: ManagerError) -> Response<Body> {
+    match error {
+        ManagerError::Import(rejection) => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rejection.kind.as_str(),
+            &rejection.message,
+        ),
+        ManagerError::Pki(error) => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            &error.to_string(),
+        ),
+        error @ ManagerError::ClockUnset { .. } => {
+            error_response(StatusCode::CONFLICT, "clock-unset", &error.to_string())
         }
+        ManagerError::Stopped => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "the service is shutting down; retry after it restarts",
+        ),
+        error => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &error.to_string(),
+        ),
+    }
+}
+
+/// Reads the multipart form fields `certificate`, `private_key`, `chain`,
+/// `pkcs12` (files) and `password` (text); any may be absent.
+async fn read_upload(content_type: &str, body: Bytes) -> Result<Upload, Response<Body>> {
+    let invalid =
+        |message: String| error_response(StatusCode::UNPROCESSABLE_ENTITY, "malformed", &message);
+    let boundary = multer::parse_boundary(content_type).map_err(|error| {
+        invalid(format!(
+            "the multipart form has no valid boundary ({error}); send multipart/form-data"
+        ))
+    })?;
+    let stream =
+        futures_util::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut upload = Upload::default();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) => {
+                return Err(invalid(format!(
+                    "the multipart form is broken: {error}; send it again"
+                )))
+            }
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        let file_name = field.file_name().unwrap_or("").to_owned();
+        let data = field
+            .bytes()
+            .await
+            .map_err(|error| invalid(format!("field {name:?} could not be read: {error}")))?;
+        let kind = match name.as_str() {
+            "certificate" => Field::Certificate,
+            "private_key" => Field::PrivateKey,
+            "chain" => Field::Chain,
+            "pkcs12" => Field::Pkcs12,
+            "password" => {
+                let password = String::from_utf8(data.to_vec())
+                    .map_err(|_| invalid("the password is not valid UTF-8; type it again".into()))?;
+                upload.password = Some(Zeroizing::new(password));
+                continue;
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown form field {other:?}; use certificate, private_key, chain, pkcs12 and password"
+                )))
+            }
+        };
+        upload.files.push(UploadFile {
+            field: kind,
+            name: file_name,
+            data: data.to_vec(),
+        });
+    }
+    Ok(upload)
+}
+
+async fn upload_certificate(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = match read_body(request, MAX_UPLOAD_BODY).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let upload = match read_upload(&content_type, body).await {
+        Ok(upload) => upload,
+        Err(response) => return response,
+    };
+    match app.manager.upload(upload).await {
+        Ok(status) => json_response(StatusCode::OK, &*status),
+        Err(error) => manager_error_response(error),
+    }
+}
+
+/// The CSR request body: `{"key_type": "ecdsa-p256"}`, every key optional.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CsrRequest {
+    key_type: Option<crate::pki::KeyType>,
+}
+
+/// The CSR response body.
+#[derive(Serialize)]
+struct CsrResponse {
+    /// The PKCS#10 request in PEM, for the company CA.
+    csr: String,
+}
+
+async fn create_csr(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(request, MAX_JSON_BODY).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let options: CsrRequest =
+        if body.iter().all(u8::is_ascii_whitespace) {
+            CsrRequest::default()
+        } else {
+            match serde_json::from_slice(&body) {
+                Ok(options) => options,
+                Err(error) => return error_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-request",
+                    &format!(
+                        "invalid request body: {error}; expected {{\"key_type\": \"ecdsa-p256\"}}"
+                    ),
+                ),
+            }
+        };
+    match app.manager.create_csr(options.key_type).await {
+        Ok(csr) => json_response(StatusCode::OK, &CsrResponse { csr }),
+        Err(error) => manager_error_response(error),
+    }
+}
+
+async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let body = match read_body(request, MAX_JSON_BODY).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     let options: SelfSignedOptions = if body.iter().all(u8::is_ascii_whitespace) {
         SelfSignedOptions::default()
@@ -261,23 +450,6 @@ async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<B
         .await
     {
         Ok(status) => json_response(StatusCode::OK, &*status),
-        Err(ManagerError::Pki(error)) => error_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-request",
-            &error.to_string(),
-        ),
-        Err(error @ ManagerError::ClockUnset { .. }) => {
-            error_response(StatusCode::CONFLICT, "clock-unset", &error.to_string())
-        }
-        Err(ManagerError::Stopped) => error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting-down",
-            "the service is shutting down; retry after it restarts",
-        ),
-        Err(error) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &error.to_string(),
-        ),
+        Err(error) => manager_error_response(error),
     }
 }

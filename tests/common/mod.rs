@@ -487,3 +487,41 @@ pub fn openssl_pair(dir: &Path, common_name: &str, san: &str, days: u32) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The shared corpus of real-world shaped certificate uploads with expected
+/// outcomes, beside this repository. `None`, with a message, when it is absent.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.join("cases.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: the upload corpus is not at {}; tests that need it do nothing",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// One corpus case from `cases.json`.
+#[derive(Debug, serde::Deserialize)]
+pub struct CorpusCase {
+    /// Short id such as `c01`.
+    pub id: String,
+    /// Folder name under the corpus.
+    pub dir: String,
+    /// Upload field name to file name.
+    pub upload: std::collections::BTreeMap<String, String>,
+    /// `accept` or `reject`.
+    pub expect: String,
+    /// Whether a warning must be shown.
+    pub warn: bool,
+    /// The warning (`warn: ...`) or rejection kind.
+    pub kind: Option<String>,
+}
+
+/// Reads every corpus case.
+pub fn corpus_cases(dir: &Path) -> Vec<CorpusCase> {
+    let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json is readable");
+    serde_json::from_str(&text).expect("cases.json parses")
+}
