@@ -11,7 +11,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use camcertd::config::Config;
-use camcertd::manager::{self, SelfSignedOptions, Status};
+use camcertd::manager::{self, ManagerError, SelfSignedOptions, Status};
+use camcertd::pki::import::{Field, Upload, UploadFile, MAX_FILE_BYTES};
 use camcertd::pki::KeyType;
 use camcertd::store::Store;
 use camcertd::web::auth::PasswordHash;
@@ -63,13 +64,66 @@ enum Command {
         #[arg(long)]
         new_key: bool,
     },
+    /// Check and install the admin's own certificate, key and chain, as an
+    /// upload through the API does. A running service serves it after SIGHUP.
+    Import {
+        /// Certificate file: PEM (possibly with key and chain), DER or PKCS#7.
+        #[arg(long, value_name = "FILE")]
+        certificate: Option<PathBuf>,
+        /// Private key file: PEM or DER, PKCS#8, PKCS#1 or SEC1, possibly encrypted.
+        #[arg(long, value_name = "FILE")]
+        private_key: Option<PathBuf>,
+        /// Intermediate and root certificates: PEM, DER or PKCS#7.
+        #[arg(long, value_name = "FILE")]
+        chain: Option<PathBuf>,
+        /// PKCS#12 / PFX file holding key, certificate and chain.
+        #[arg(long, value_name = "FILE")]
+        pkcs12: Option<PathBuf>,
+        /// File whose first line is the password of the key or PKCS#12 file;
+        /// an empty file is an empty password.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Print the JSON objects the API returns, on success and on rejection.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a key that stays on the camera and print a PKCS#10 request
+    /// (PEM) for the camera's addresses and names. Importing the signed
+    /// certificate without a key installs it with that key.
+    Csr {
+        /// Key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096
+        /// [default: the config file's certificate.default_key_type].
+        #[arg(long, value_name = "TYPE")]
+        key_type: Option<KeyType>,
+    },
     /// Read a password from standard input and print its hash for the
     /// config key admin.password_hash.
     HashPassword,
 }
 
-/// A command's failure, printed as one line.
-type CommandResult = Result<(), String>;
+/// Why a command failed: a message printed as one line, and the exit code.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, code: 1 }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Failure::from(message.to_owned())
+    }
+}
+
+/// Exit code of a rejected import: the input was refused, nothing changed.
+const EXIT_REJECTED: u8 = 2;
+
+type CommandResult = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -83,13 +137,30 @@ fn main() -> ExitCode {
             key_type,
             new_key,
         } => selfsign(&config, days, key_type, new_key),
+        Command::Import {
+            certificate,
+            private_key,
+            chain,
+            pkcs12,
+            password_file,
+            json,
+        } => {
+            let files = [
+                (Field::Certificate, certificate),
+                (Field::PrivateKey, private_key),
+                (Field::Chain, chain),
+                (Field::Pkcs12, pkcs12),
+            ];
+            import(&config, &files, password_file.as_deref(), json)
+        }
+        Command::Csr { key_type } => csr(&config, key_type),
         Command::HashPassword => hash_password(),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("camcertd: error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("camcertd: error: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -121,7 +192,7 @@ fn init_logging() {
 }
 
 /// Reads the config file, if any, and applies the command line overrides.
-fn load_config(cli: &Cli) -> Result<Config, String> {
+fn load_config(cli: &Cli) -> Result<Config, Failure> {
     let mut config = match &cli.config {
         Some(path) => Config::load(path).map_err(|err| err.to_string())?,
         None => Config::default(),
@@ -152,7 +223,7 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
         }
         camcertd::service::run(config, listener, shutdown_signal()?)
             .await
-            .map_err(|err| err.to_string())
+            .map_err(|err| Failure::from(err.to_string()))
     })
 }
 
@@ -169,7 +240,8 @@ fn switch_user(user: &str, state_dir: &Path) -> CommandResult {
         return Err(format!(
             "server.user is {user:?} (uid {}) but camcertd runs as uid {current} without root; start it as root or as that user",
             target.uid
-        ));
+        )
+        .into());
     }
     privileges::hand_over_state_dir(state_dir, target).map_err(|err| err.to_string())?;
     privileges::drop_to(target).map_err(|err| err.to_string())?;
@@ -235,6 +307,109 @@ fn selfsign(config: &Config, days: u64, key_type: Option<KeyType>, new_key: bool
     .map_err(|err| err.to_string())?;
     print_status(&Status::from_stored(&stored, &addresses), false);
     eprintln!("installed; a running camcertd serves it after SIGHUP (kill -HUP its PID)");
+    Ok(())
+}
+
+fn import(
+    config: &Config,
+    files: &[(Field, Option<PathBuf>)],
+    password_file: Option<&Path>,
+    json: bool,
+) -> CommandResult {
+    let mut upload = Upload::default();
+    for (field, path) in files {
+        let Some(path) = path else { continue };
+        let data = read_upload_file(path, *field)?;
+        upload.files.push(UploadFile {
+            field: *field,
+            name: path.display().to_string(),
+            data,
+        });
+    }
+    if upload.files.is_empty() {
+        return Err("nothing to import; give --certificate and --private-key, or --pkcs12".into());
+    }
+    if let Some(path) = password_file {
+        let text = std::fs::read(path)
+            .map_err(|err| format!("--password-file {}: cannot read it: {err}", path.display()))?;
+        let text = zeroize::Zeroizing::new(text);
+        let first_line = text.split(|byte| *byte == b'\n').next().unwrap_or_default();
+        let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
+        let password = String::from_utf8(first_line.to_vec()).map_err(|_| {
+            format!(
+                "--password-file {}: the password is not UTF-8 text; save the file as UTF-8",
+                path.display()
+            )
+        })?;
+        upload.password = Some(zeroize::Zeroizing::new(password));
+    }
+
+    let store = Store::open(&config.store.state_dir, config.store.factory_dir.as_deref())
+        .map_err(|err| err.to_string())?;
+    let (current, _) = store.load_startup();
+    let serving = current
+        .as_ref()
+        .and_then(|stored| stored.source.generation());
+    let addresses = manager::read_addresses(&config.certificate).map_err(|err| err.to_string())?;
+    match manager::import_and_install(&store, &upload, &addresses, serving) {
+        Ok((stored, _)) => {
+            let status = Status::from_stored(&stored, &addresses);
+            print_status(&status, json);
+            if !json {
+                for warning in &status.warnings {
+                    eprintln!("warning: {}", warning.message);
+                }
+            }
+            eprintln!("installed; a running camcertd serves it after SIGHUP (kill -HUP its PID)");
+            Ok(())
+        }
+        Err(ManagerError::Import(rejection)) => {
+            if json {
+                let body = serde_json::json!({
+                    "error": { "kind": rejection.kind.as_str(), "message": rejection.message }
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).expect("error serializes")
+                );
+            }
+            Err(Failure {
+                message: format!(
+                    "{}: {}; nothing was changed",
+                    rejection.kind.as_str(),
+                    rejection.message
+                ),
+                code: EXIT_REJECTED,
+            })
+        }
+        Err(error) => Err(error.to_string().into()),
+    }
+}
+
+/// Reads one file to import, refusing one far over the upload limit
+/// before reading it whole.
+fn read_upload_file(path: &Path, field: Field) -> Result<Vec<u8>, String> {
+    let flag = format!("--{}", field.as_str().replace('_', "-"));
+    let metadata = std::fs::metadata(path)
+        .map_err(|err| format!("{flag} {}: cannot read it: {err}", path.display()))?;
+    if metadata.len() > MAX_FILE_BYTES as u64 {
+        return Err(format!(
+            "too-large: {flag} {} has {} bytes, more than the {MAX_FILE_BYTES} accepted; give only the key, certificate and chain",
+            path.display(),
+            metadata.len()
+        ));
+    }
+    std::fs::read(path).map_err(|err| format!("{flag} {}: cannot read it: {err}", path.display()))
+}
+
+fn csr(config: &Config, key_type: Option<KeyType>) -> CommandResult {
+    let store = Store::open(&config.store.state_dir, config.store.factory_dir.as_deref())
+        .map_err(|err| err.to_string())?;
+    let addresses = manager::read_addresses(&config.certificate).map_err(|err| err.to_string())?;
+    let csr = manager::create_csr(&store, &config.certificate, key_type, &addresses)
+        .map_err(|err| err.to_string())?;
+    print!("{csr}");
+    eprintln!("the key stays on the camera; import the signed certificate with `camcertd import --certificate FILE`");
     Ok(())
 }
 

@@ -404,21 +404,22 @@ async fn create_csr(app: &App, request: Request<Incoming>) -> Response<Body> {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let options: CsrRequest =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            CsrRequest::default()
-        } else {
-            match serde_json::from_slice(&body) {
-                Ok(options) => options,
-                Err(error) => return error_response(
+    let options: CsrRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CsrRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(options) => options,
+            Err(error) => {
+                return error_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid-request",
                     &format!(
                         "invalid request body: {error}; expected {{\"key_type\": \"ecdsa-p256\"}}"
                     ),
-                ),
+                )
             }
-        };
+        }
+    };
     match app.manager.create_csr(options.key_type).await {
         Ok(csr) => json_response(StatusCode::OK, &CsrResponse { csr }),
         Err(error) => manager_error_response(error),
