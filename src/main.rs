@@ -63,6 +63,14 @@ enum Command {
         /// Generate a new key instead of keeping the current one.
         #[arg(long)]
         new_key: bool,
+        /// Sign with the camera-local root, created on first use, instead of
+        /// self-signing [default: as the current certificate was signed].
+        #[arg(long, conflicts_with = "no_device_ca")]
+        device_ca: bool,
+        /// Self-sign even when the current certificate was signed by the
+        /// camera-local root.
+        #[arg(long)]
+        no_device_ca: bool,
     },
     /// Check and install the admin's own certificate, key and chain, as an
     /// upload through the API does. A running service serves it after SIGHUP.
@@ -96,9 +104,69 @@ enum Command {
         #[arg(long, value_name = "TYPE")]
         key_type: Option<KeyType>,
     },
+    /// Production-line tools: a manufacturer root and factory certificates.
+    #[command(subcommand)]
+    Factory(FactoryCommand),
     /// Read a password from standard input and print its hash for the
     /// config key admin.password_hash.
     HashPassword,
+}
+
+#[derive(Debug, Subcommand)]
+enum FactoryCommand {
+    /// Create a manufacturer root: DIR/manufacturer-root.pem and
+    /// DIR/manufacturer-root-key.pem (mode 0600; keep it offline).
+    CreateRoot {
+        /// Folder to write the root into; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Subject common name of the root.
+        #[arg(
+            long,
+            value_name = "NAME",
+            default_value = "Example Cameras Test Root CA"
+        )]
+        name: String,
+        /// Subject organization of the root and of the device certificates.
+        #[arg(long, value_name = "NAME", default_value = "Example Cameras")]
+        organization: String,
+        /// Validity in calendar years.
+        #[arg(long, value_name = "N", default_value_t = 40)]
+        years: u32,
+        /// Key type of the root.
+        #[arg(long, value_name = "TYPE", default_value = "ecdsa-p384")]
+        key_type: KeyType,
+    },
+    /// Provision one camera: a device key and certificate signed by the
+    /// manufacturer root, with the factory IP addresses, into a factory folder
+    /// holding key.pem, cert.pem and root.pem.
+    Provision {
+        /// Folder holding manufacturer-root.pem and manufacturer-root-key.pem.
+        #[arg(long, value_name = "DIR")]
+        root_dir: PathBuf,
+        /// The camera's serial number, put in the certificate subject.
+        #[arg(long, value_name = "SERIAL")]
+        serial: String,
+        /// Factory IP address of the camera; repeat for several.
+        #[arg(long = "ip", value_name = "ADDRESS", required = true)]
+        addresses: Vec<std::net::IpAddr>,
+        /// Factory folder to write; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Board profile (board/NAME/profile.toml) whose
+        /// factory_validity_years sets the validity.
+        #[arg(long, value_name = "FILE", required_unless_present = "years")]
+        board: Option<PathBuf>,
+        /// Validity in calendar years, instead of the board profile's.
+        #[arg(long, value_name = "N", conflicts_with = "board")]
+        years: Option<u32>,
+        /// Camera model, the first part of the common name.
+        #[arg(long, value_name = "NAME", default_value = "IP Camera")]
+        model: String,
+        /// Key type of the device key.
+        #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256")]
+        key_type: KeyType,
+    },
 }
 
 /// Why a command failed: a message printed as one line, and the exit code.
@@ -136,7 +204,21 @@ fn main() -> ExitCode {
             days,
             key_type,
             new_key,
-        } => selfsign(&config, days, key_type, new_key),
+            device_ca,
+            no_device_ca,
+        } => {
+            let options = SelfSignedOptions {
+                validity_days: Some(days),
+                key_type,
+                new_key,
+                device_ca: match (device_ca, no_device_ca) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            selfsign(&config, &options)
+        }
         Command::Import {
             certificate,
             private_key,
@@ -154,6 +236,7 @@ fn main() -> ExitCode {
             import(&config, &files, password_file.as_deref(), json)
         }
         Command::Csr { key_type } => csr(&config, key_type),
+        Command::Factory(command) => factory(command),
         Command::HashPassword => hash_password(),
     });
     match result {
@@ -285,22 +368,18 @@ fn no_certificate_message(state_dir: &Path) -> String {
     )
 }
 
-fn selfsign(config: &Config, days: u64, key_type: Option<KeyType>, new_key: bool) -> CommandResult {
+fn selfsign(config: &Config, options: &SelfSignedOptions) -> CommandResult {
+    let days = options.validity_days.unwrap_or_default();
     camcertd::pki::check_validity_days(days).map_err(|err| format!("--days: {err}"))?;
     let store = Store::open(&config.store.state_dir, config.store.factory_dir.as_deref())
         .map_err(|err| err.to_string())?;
     let (current, _) = store.load_startup();
-    let options = SelfSignedOptions {
-        validity_days: Some(days),
-        key_type,
-        new_key,
-    };
     let addresses = manager::read_addresses(&config.certificate).map_err(|err| err.to_string())?;
     let stored = manager::issue_and_install(
         &store,
         &config.certificate,
         current.as_ref(),
-        &options,
+        options,
         "command line request",
         &addresses,
     )
@@ -323,7 +402,7 @@ fn import(
         upload.files.push(UploadFile {
             field: *field,
             name: path.display().to_string(),
-            data,
+            data: data.into(),
         });
     }
     if upload.files.is_empty() {
@@ -452,6 +531,130 @@ fn print_status(status: &Status, json: bool) {
         "installed:           {} ({})",
         status.installed, status.reason
     );
+}
+
+/// File names of a manufacturer root in its folder.
+const MANUFACTURER_ROOT: &str = "manufacturer-root.pem";
+const MANUFACTURER_ROOT_KEY: &str = "manufacturer-root-key.pem";
+
+fn factory(command: FactoryCommand) -> CommandResult {
+    use camcertd::pki::authority::{self, Authority, DeviceRequest, RootRequest};
+
+    let now = time::OffsetDateTime::now_utc();
+    match command {
+        FactoryCommand::CreateRoot {
+            out,
+            name,
+            organization,
+            years,
+            key_type,
+        } => {
+            if !(1..=100).contains(&years) {
+                return Err(format!("--years {years} is out of range: choose 1 to 100").into());
+            }
+            let request = RootRequest {
+                common_name: name,
+                organization,
+                validity_years: years,
+                issued_at: now,
+                constraints: None,
+            };
+            let root = authority::create_root(&request, key_type).map_err(|err| err.to_string())?;
+            create_dir(&out)?;
+            write_output(&out, MANUFACTURER_ROOT_KEY, root.key_pem.as_bytes())?;
+            write_output(&out, MANUFACTURER_ROOT, root.cert_pem.as_bytes())?;
+            println!("subject:             {}", root.info.subject);
+            println!("not after:           {}", root.info.not_after);
+            println!("SHA-256 fingerprint: {}", root.info.sha256_fingerprint);
+            eprintln!(
+                "wrote {} and {}",
+                out.join(MANUFACTURER_ROOT).display(),
+                out.join(MANUFACTURER_ROOT_KEY).display()
+            );
+            Ok(())
+        }
+        FactoryCommand::Provision {
+            root_dir,
+            serial,
+            addresses,
+            out,
+            board,
+            years,
+            model,
+            key_type,
+        } => {
+            let validity_years = match (years, board) {
+                (Some(years), _) => years,
+                (None, Some(board)) => {
+                    camcertd::config::BoardProfile::load(&board)
+                        .map_err(|err| err.to_string())?
+                        .factory_validity_years
+                }
+                (None, None) => return Err("give --board PROFILE or --years N".into()),
+            };
+            if !(1..=50).contains(&validity_years) {
+                return Err(format!(
+                    "a validity of {validity_years} years is out of range: choose 1 to 50"
+                )
+                .into());
+            }
+            let read = |name: &str| {
+                let path = root_dir.join(name);
+                std::fs::read_to_string(&path).map_err(|err| {
+                    format!("cannot read {}: {err}; create the root with `camcertd factory create-root --out {}`", path.display(), root_dir.display())
+                })
+            };
+            let cert_pem = read(MANUFACTURER_ROOT)?;
+            let key_pem = zeroize::Zeroizing::new(read(MANUFACTURER_ROOT_KEY)?);
+            let manufacturer = Authority::from_pem(&cert_pem, &key_pem).map_err(|err| {
+                format!(
+                    "the manufacturer root in {} is unusable: {err}",
+                    root_dir.display()
+                )
+            })?;
+            let request = DeviceRequest {
+                serial_number: serial,
+                model,
+                addresses,
+                validity_years,
+                issued_at: now,
+            };
+            let pair = authority::device_certificate(&request, key_type, &manufacturer)
+                .map_err(|err| err.to_string())?;
+            create_dir(&out)?;
+            write_output(&out, "key.pem", pair.key_pem.as_bytes())?;
+            write_output(&out, "cert.pem", pair.cert_pem.as_bytes())?;
+            write_output(&out, "root.pem", pair.root_pem.as_bytes())?;
+            println!("subject:             {}", pair.info.subject);
+            println!("not after:           {}", pair.info.not_after);
+            println!(
+                "IP addresses:        {}",
+                pair.info
+                    .san_ip
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!("SHA-256 fingerprint: {}", pair.info.sha256_fingerprint);
+            eprintln!("wrote key.pem, cert.pem and root.pem to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))
+}
+
+fn write_output(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    camcertd::store::write_file_atomic(dir, name, bytes)
+        .map_err(|err| format!("cannot write {}: {err}", dir.join(name).display()))
 }
 
 fn hash_password() -> CommandResult {

@@ -25,7 +25,7 @@ fn upload_of(dir: &std::path::Path, case: &CorpusCase) -> Upload {
         upload.files.push(UploadFile {
             field,
             name: file.clone(),
-            data,
+            data: data.into(),
         });
     }
     upload
@@ -235,7 +235,7 @@ fn file(field: Field, name: &str, data: Vec<u8>) -> UploadFile {
     UploadFile {
         field,
         name: name.to_owned(),
-        data,
+        data: data.into(),
     }
 }
 

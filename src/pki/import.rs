@@ -129,7 +129,7 @@ pub struct UploadFile {
     /// The file name the client gave, for messages; may be empty.
     pub name: String,
     /// The content.
-    pub data: Vec<u8>,
+    pub data: Zeroizing<Vec<u8>>,
 }
 
 impl UploadFile {
@@ -934,7 +934,7 @@ mod tests {
             files: vec![UploadFile {
                 field: Field::Certificate,
                 name: "cert.pem".into(),
-                data: b"hello".to_vec(),
+                data: b"hello".to_vec().into(),
             }],
             password: None,
         };
@@ -953,7 +953,7 @@ mod tests {
             files: vec![UploadFile {
                 field: Field::Chain,
                 name: String::new(),
-                data: vec![b'A'; MAX_FILE_BYTES + 1],
+                data: vec![b'A'; MAX_FILE_BYTES + 1].into(),
             }],
             password: None,
         };
