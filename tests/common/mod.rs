@@ -24,6 +24,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+/// The listen address of test servers: loopback, a port the kernel picks.
+const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
+
 /// How long a server may take to print its listening line. Generous because
 /// the tests also run under qemu-user emulation of ARM.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,19 +96,37 @@ impl Server {
 
     /// Like [`Server::start`], with `envs` added to the environment.
     pub fn start_with_env(envs: &[(&str, &str)], state_dir: &Path, extra_args: &[&str]) -> Server {
-        Self::start_full(&[], envs, state_dir, extra_args)
+        Self::start_full(&[], envs, LOOPBACK_ANY_PORT, state_dir, extra_args)
+    }
+
+    /// Like [`Server::start_in`], listening on `listen` (such as
+    /// `0.0.0.0:0`, every address of the namespace) instead of loopback.
+    pub fn start_listening(
+        namespace: &str,
+        listen: &str,
+        state_dir: &Path,
+        extra_args: &[&str],
+    ) -> Server {
+        Self::start_full(
+            &["ip", "netns", "exec", namespace],
+            &[],
+            listen,
+            state_dir,
+            extra_args,
+        )
     }
 
     /// Like [`Server::start`], with `wrapper` (such as `ip netns exec NAME`)
     /// in front of the command. The wrapper must exec the command, not fork
     /// it, so that the process id stays the service's.
     pub fn start_wrapped(wrapper: &[&str], state_dir: &Path, extra_args: &[&str]) -> Server {
-        Self::start_full(wrapper, &[], state_dir, extra_args)
+        Self::start_full(wrapper, &[], LOOPBACK_ANY_PORT, state_dir, extra_args)
     }
 
     fn start_full(
         wrapper: &[&str],
         envs: &[(&str, &str)],
+        listen: &str,
         state_dir: &Path,
         extra_args: &[&str],
     ) -> Server {
@@ -126,7 +147,7 @@ impl Server {
             .arg("serve")
             .arg("--state-dir")
             .arg(state_dir)
-            .args(["--https-listen", "127.0.0.1:0"])
+            .args(["--https-listen", listen])
             .args(extra_args)
             .env("RUST_LOG", "info,camcertd=debug")
             .stdin(Stdio::null())
