@@ -208,6 +208,13 @@ impl Server {
         nix::sys::signal::kill(pid, signal).expect("signal is delivered");
     }
 
+    /// Kills the service with SIGKILL, as a power cut would stop it, and
+    /// reaps it.
+    pub fn kill(mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+        self.child.wait().expect("wait works");
+    }
+
     /// Sends SIGTERM and waits up to 30 s for a clean exit.
     pub fn stop(mut self) -> ExitStatus {
         self.signal(nix::sys::signal::Signal::SIGTERM);
@@ -508,6 +515,70 @@ pub fn openssl_pair(dir: &Path, common_name: &str, san: &str, days: u32) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A test CA made with openssl: `ca.pem` and `ca-key.pem` in `dir`.
+pub fn openssl_ca(dir: &Path) {
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Upload Test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            dir.join("ca-key.pem").to_str().unwrap(),
+            "-out",
+            dir.join("ca.pem").to_str().unwrap(),
+        ],
+        b"",
+    );
+}
+
+/// Signs `csr_pem` with the CA in `dir`, copying the requested names, and
+/// returns the certificate PEM.
+pub fn openssl_sign(dir: &Path, csr_pem: &str) -> String {
+    let csr_file = dir.join("request.csr");
+    std::fs::write(&csr_file, csr_pem).unwrap();
+    let extensions = dir.join("leaf.ext");
+    std::fs::write(
+        &extensions,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let cert_file = dir.join("signed.pem");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr_file.to_str().unwrap(),
+            "-CA",
+            dir.join("ca.pem").to_str().unwrap(),
+            "-CAkey",
+            dir.join("ca-key.pem").to_str().unwrap(),
+            "-days",
+            "20",
+            "-copy_extensions",
+            "copy",
+            "-extfile",
+            extensions.to_str().unwrap(),
+            "-out",
+            cert_file.to_str().unwrap(),
+        ],
+        b"",
+    );
+    std::fs::read_to_string(cert_file).unwrap()
 }
 
 /// The shared corpus of real-world shaped certificate uploads with expected
