@@ -121,8 +121,10 @@ pub struct ServerConfig {
     /// Address and port of the HTTPS listener. Default `127.0.0.1:8443`;
     /// camera boards use `0.0.0.0:443`.
     pub https_listen: SocketAddr,
-    /// Maximum number of connections served at once; further clients wait in
-    /// the kernel's accept queue. Default 64.
+    /// Connections open at once. When all are taken, a new client closes
+    /// the one idle the longest (in its handshake, sending headers, or
+    /// between requests); it waits only while every connection has a
+    /// request in progress. Default 64.
     pub max_connections: usize,
     /// Seconds a client has to finish the TLS handshake. Default 10.
     pub handshake_timeout_secs: u64,

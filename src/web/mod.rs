@@ -3,9 +3,11 @@
 //!
 //! - [`api`]: routes and JSON responses.
 //! - [`auth`]: admin credentials and the login slowdown.
+//! - [`slots`]: which connections are idle, to close the idlest when full.
 
 pub mod api;
 pub mod auth;
+pub mod slots;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,14 +64,9 @@ pub async fn run(
     let (stop_sender, stop_receiver) = watch::channel(false);
     tokio::pin!(shutdown);
 
+    let slots = Arc::new(slots::Slots::default());
     let mut backoff = Duration::from_millis(10);
     loop {
-        // A permit is taken before accepting, so excess clients wait in the
-        // kernel's backlog instead of costing memory here.
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
@@ -85,15 +82,37 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        // With every slot taken, the connection idle the longest makes room,
+        // so idle or slow clients cannot lock the admin out. Only when every
+        // connection has a request in progress does the new one wait.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if slots.evict_idlest() {
+                    tracing::debug!(%peer, "all connection slots taken; closed the connection idle the longest");
+                } else {
+                    tracing::debug!(%peer, "all connection slots busy; waiting for one to finish");
+                }
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+                    () = &mut shutdown => break,
+                }
+            }
+        };
 
         let acceptor = acceptor.clone();
         let app = app.clone();
         let limits = limits.clone();
         let stop = stop_receiver.clone();
-        tokio::spawn(async move {
-            serve_connection(stream, peer, acceptor, app, &limits, stop).await;
+        let slot = slots.open();
+        let handle = slot.handle();
+        let task = tokio::spawn(async move {
+            let handle = slot.handle();
+            serve_connection(stream, peer, acceptor, app, &limits, stop, handle).await;
+            drop(slot);
             drop(permit);
         });
+        handle.set_task(task.abort_handle());
     }
 
     tracing::info!("shutting down: no new connections");
@@ -114,6 +133,7 @@ async fn serve_connection(
     app: Arc<App>,
     limits: &Limits,
     mut stop: watch::Receiver<bool>,
+    slot: slots::SlotHandle,
 ) {
     let _ = stream.set_nodelay(true);
     let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
@@ -130,7 +150,12 @@ async fn serve_connection(
 
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(api::handle(&app, peer, request).await) }
+        let busy = slot.busy();
+        async move {
+            let response = api::handle(&app, peer, request).await;
+            drop(busy);
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
