@@ -28,6 +28,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# sslyze scans the TLS configuration in tests/tls_scan.rs.
+if has_tier host && ! python3 -c 'import sslyze' 2>/dev/null; then
+  python3 -m pip install --quiet --root-user-action=ignore sslyze==6.3.1
+fi
+
 if has_tier host; then
   echo "== host tests"
   cargo test --locked

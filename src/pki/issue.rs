@@ -108,9 +108,7 @@ pub fn device_ca_leaf(
     key_type: KeyType,
     authority: &Authority,
 ) -> Result<CheckedPair, PkiError> {
-    let mut params = server_params(request, key_type, "camcertd device-ca")?;
-    // Verifiers such as OpenSSL in strict mode require the link to the root's key.
-    params.use_authority_key_identifier_extension = true;
+    let params = server_params(request, key_type, "camcertd device-ca")?;
     let certificate = authority.sign(params, key)?;
     let key_pem = Zeroizing::new(key.serialize_pem());
     let mut pair = CheckedPair::from_pem(&key_pem, &certificate.pem(), "")?;
@@ -163,6 +161,9 @@ fn server_params(
         now,
         now + Duration::days(i64::from(validity_days)),
     )?;
+    // Strict verifiers (OpenSSL's -x509_strict, Python's cryptography)
+    // require the link to the issuer's key, also on a self-signed leaf.
+    params.use_authority_key_identifier_extension = true;
 
     let common_name = match (names.first(), request.addresses.first()) {
         (Some(name), _) => (*name).to_owned(),
