@@ -3,9 +3,18 @@
 //!
 //! - [`api`]: routes and JSON responses.
 //! - [`auth`]: admin credentials and the login slowdown.
+//! - [`page`]: the admin page under `/admin/`, rendered from `templates/admin`.
+//! - [`session`]: login sessions and CSRF tokens of the admin page.
+//! - [`form`]: request checks and body readers shared by the API and the page.
+//! - [`i18n`]: the admin page's English and German text.
 
 pub mod api;
 pub mod auth;
+pub mod form;
+pub mod i18n;
+pub mod page;
+pub mod session;
+mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,6 +55,13 @@ pub struct App {
     pub manager: ManagerHandle,
     /// Admin credential checks.
     pub auth: Authenticator,
+    /// Login sessions of the admin page.
+    pub sessions: session::Sessions,
+    /// Whether the board has a usable factory pair to go back to.
+    pub factory_available: bool,
+    /// The served certificate chain, for the downloads: byte for byte what
+    /// the TLS handshake sends.
+    pub resolver: Arc<crate::tls::CertResolver>,
 }
 
 /// Serves HTTPS on `listener` until `shutdown` completes, then lets open
@@ -130,7 +146,14 @@ async fn serve_connection(
 
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(api::handle(&app, peer, request).await) }
+        async move {
+            let response = if page::owns(request.uri().path()) {
+                page::handle(&app, peer, request).await
+            } else {
+                api::handle(&app, peer, request).await
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
