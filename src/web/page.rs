@@ -688,7 +688,9 @@ fn attachment(
 }
 
 /// Returns the served leaf, or with `chain` the served certificates above
-/// it, as PEM. Public, because every client gets them in the handshake.
+/// it, as PEM. Public, because every client gets them in the handshake. A
+/// stored root that is not sent, which the page's chain list shows, is not
+/// in the chain download either.
 fn download_pem(app: &App, chain: bool) -> Response<Body> {
     let served = app.resolver.current();
     let certificates = if chain {

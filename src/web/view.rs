@@ -33,6 +33,8 @@ pub struct CertificateView {
     pub origin: &'static str,
     pub installed: String,
     /// The installation reason, as recorded in English in the store.
+    // NOTE: shown untranslated on the German page, because the store keeps
+    // free text, not a reason code.
     pub reason: String,
     pub chain: Vec<ChainEntry>,
     pub addresses: Vec<AddressRow>,
