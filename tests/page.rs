@@ -147,14 +147,23 @@ fn token(html: &str, action: &str) -> String {
     rest[value..].split('"').next().unwrap().to_owned()
 }
 
-/// Returns the text of the element with `id`, up to its first tag.
+/// Returns the text of the element with `id`, up to its first tag, with
+/// the HTML escapes that the templates produce decoded.
 fn element_text(html: &str, id: &str) -> String {
     let start = html
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no element {id}"));
     let rest = &html[start..];
     let open = rest.find('>').unwrap() + 1;
-    rest[open..].split('<').next().unwrap().to_owned()
+    rest[open..]
+        .split('<')
+        .next()
+        .unwrap()
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// Builds a multipart/form-data body of `(name, file name, content)` parts.
@@ -979,4 +988,95 @@ async fn factory_form_restores_factory_pair() {
     assert_eq!(served_leaf(server.address).await, factory_der);
     let html = page(&server, &cookie).await;
     assert_eq!(element_text(&html, "origin"), "factory certificate");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csr_certificate_installs_with_camera_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let server = Server::start(&state, &[]);
+    let cookie = login(&server).await;
+    let csrf = token(&page(&server, &cookie).await, "/admin/webserver/csr");
+    let reply = post_form(
+        server.address,
+        "/admin/webserver/csr",
+        &cookie,
+        &format!("key_type=ecdsa-p256&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let csr_path = dir.path().join("camera.csr");
+    std::fs::write(&csr_path, element_text(&reply.text(), "csr")).unwrap();
+
+    // A small CA signs the request, keeping its names and serverAuth usage.
+    let ca_key = dir.path().join("ca.key");
+    let ca_cert = dir.path().join("ca.pem");
+    let leaf_path = dir.path().join("camera.pem");
+    let path = |path: &Path| path.to_str().unwrap().to_owned();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "365",
+            "-subj",
+            "/CN=Test Company CA",
+            "-keyout",
+            &path(&ca_key),
+            "-out",
+            &path(&ca_cert),
+        ],
+        b"",
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &path(&csr_path),
+            "-CA",
+            &path(&ca_cert),
+            "-CAkey",
+            &path(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "90",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            &path(&leaf_path),
+        ],
+        b"",
+    );
+
+    // Certificate and chain only: the key stayed on the camera.
+    let csrf = token(&page(&server, &cookie).await, "/admin/webserver/upload");
+    let leaf_pem = std::fs::read(&leaf_path).unwrap();
+    let parts = vec![
+        ("csrf".to_owned(), None, csrf.into_bytes()),
+        (
+            "certificate".to_owned(),
+            Some("camera.pem".to_owned()),
+            leaf_pem.clone(),
+        ),
+        (
+            "chain".to_owned(),
+            Some("ca.pem".to_owned()),
+            std::fs::read(&ca_cert).unwrap(),
+        ),
+    ];
+    let reply = upload(server.address, &cookie, &parts).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(served_leaf(server.address).await, pem_der(&leaf_pem));
+    let html = page(&server, &cookie).await;
+    assert_eq!(
+        element_text(&html, "origin"),
+        "signed by your CA from the camera's CSR"
+    );
+    assert!(element_text(&html, "issuer").contains("Test Company CA"));
 }

@@ -101,7 +101,6 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
 /// after the place the string appears. `warn_*` fields are warnings, and
 /// `fix_*` fields the fix for an upload rejected with that kind.
 #[derive(Debug)]
-#[allow(missing_docs)]
 pub struct Catalogue {
     pub page_title: &'static str,
     pub admin: &'static str,
