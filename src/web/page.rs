@@ -20,6 +20,9 @@
 //! session (see [`super::session`]). The page accepts no HTTP Basic
 //! credentials, so a browser that cached them for the API cannot be made to
 //! change anything here. No GET changes state.
+//!
+//! TODO: a plain-HTTP listener that redirects browsers to `/admin/` over
+//! HTTPS; until then an admin has to type `https://`.
 
 use std::net::SocketAddr;
 
@@ -562,10 +565,15 @@ async fn self_signed(
     let mut page = page(app, id, lang);
     let (mut form, options) = read_self_signed(fields, &app.manager.status());
     let Some(options) = options else {
+        // The key type comes from a list, so a bad one means a hand-made request.
+        let detail = match form.key_type.parse::<KeyType>() {
+            Ok(_) => String::new(),
+            Err(error) => error.to_string(),
+        };
         page.form = form;
         page.error = Some(ErrorView {
             summary: t.validity_invalid.to_owned(),
-            detail: String::new(),
+            detail,
             fix: String::new(),
         });
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
