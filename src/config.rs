@@ -192,6 +192,53 @@ pub struct CertificateConfig {
     /// Key type of a key generated without an explicit choice. Default
     /// `ecdsa-p256`.
     pub default_key_type: KeyType,
+    /// The camera-local root (`[certificate.device_ca]`).
+    pub device_ca: DeviceCaConfig,
+}
+
+/// The camera-local root of device-ca mode: created once on the camera,
+/// it signs every certificate the camera issues for itself, so clients that
+/// trust it once keep trusting the camera across address changes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceCaConfig {
+    /// Whether certificates the camera issues without an explicit choice
+    /// (first start, replacing an expired factory certificate) are signed
+    /// by the camera-local root. Default `false`: self-signed. A service
+    /// started with `true` moves a self-signed certificate to device-ca.
+    pub enabled: bool,
+    /// Validity in calendar years of the root. Default 25; older boards 15.
+    pub root_validity_years: u32,
+    /// Validity in days of a leaf issued without an explicit choice. Default
+    /// 397; at most 825, the most Apple platforms accept.
+    pub leaf_validity_days: u32,
+    /// Address ranges the root may certify (its name constraints). Default:
+    /// the private IPv4 ranges, IPv4 link-local and IPv6 unique local
+    /// addresses; loopback is added when `include_loopback` is set.
+    pub permitted_ip_ranges: Vec<String>,
+    /// DNS names the root may certify, each with its subdomains. Default
+    /// `local` (mDNS names); the hostname and extra names are added.
+    pub permitted_dns_names: Vec<String>,
+}
+
+impl Default for DeviceCaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            root_validity_years: 25,
+            leaf_validity_days: 397,
+            permitted_ip_ranges: [
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "169.254.0.0/16",
+                "fc00::/7",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            permitted_dns_names: vec!["local".to_owned()],
+        }
+    }
 }
 
 impl Default for CertificateConfig {
@@ -204,6 +251,7 @@ impl Default for CertificateConfig {
             include_ipv4_link_local: true,
             default_validity_days: 397,
             default_key_type: KeyType::EcdsaP256,
+            device_ca: DeviceCaConfig::default(),
         }
     }
 }
@@ -306,6 +354,40 @@ impl Config {
             if let Err(err) = crate::pki::check_dns_name(name) {
                 return Err(ConfigError::Value {
                     key: "certificate.hostname or certificate.extra_names",
+                    value: name.clone(),
+                    hint: err.to_string(),
+                });
+            }
+        }
+        let device_ca = &self.certificate.device_ca;
+        if !(1..=50).contains(&device_ca.root_validity_years) {
+            return Err(ConfigError::Value {
+                key: "certificate.device_ca.root_validity_years",
+                value: device_ca.root_validity_years.to_string(),
+                hint: "choose 1 to 50 years".into(),
+            });
+        }
+        let apple_max = crate::pki::lint::APPLE_MAX_VALIDITY_DAYS;
+        if !(1..=apple_max).contains(&i64::from(device_ca.leaf_validity_days)) {
+            return Err(ConfigError::Value {
+                key: "certificate.device_ca.leaf_validity_days",
+                value: device_ca.leaf_validity_days.to_string(),
+                hint: format!("choose 1 to {apple_max} days; Apple devices refuse longer ones"),
+            });
+        }
+        for range in &device_ca.permitted_ip_ranges {
+            if let Err(hint) = range.parse::<crate::pki::authority::IpRange>() {
+                return Err(ConfigError::Value {
+                    key: "certificate.device_ca.permitted_ip_ranges",
+                    value: range.clone(),
+                    hint,
+                });
+            }
+        }
+        for name in &device_ca.permitted_dns_names {
+            if let Err(err) = crate::pki::check_dns_name(name.trim_start_matches('.')) {
+                return Err(ConfigError::Value {
+                    key: "certificate.device_ca.permitted_dns_names",
                     value: name.clone(),
                     hint: err.to_string(),
                 });

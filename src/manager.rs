@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::clock::{self, TimeAction};
 use crate::config::{CertificateConfig, Config, IpChangePolicy};
 use crate::netwatch::{self, AddressSet};
+use crate::pki::authority::{Authority, IpRange, RootRequest};
 use crate::pki::import::{ImportError, Imported, Upload};
 use crate::pki::lint::{Warning, WarningKind};
 use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
@@ -95,6 +96,9 @@ pub struct Status {
     /// The certificates above the leaf: intermediates in the order sent,
     /// then a stored root that is not sent.
     pub chain: Vec<CertificateInfo>,
+    /// Whether the chain ends in a self-signed root (stored, not sent), so
+    /// clients that trust that root can verify the certificate.
+    pub reaches_root: bool,
     /// What is served anyway but deserves the admin's attention.
     pub warnings: Vec<Warning>,
 }
@@ -131,6 +135,10 @@ impl Status {
                 message: format!("the issuer {} is not in the stored chain; clients that do not already have it cannot verify the certificate, so upload the full chain", info.issuer),
             });
         }
+        let reaches_root = match chain.last() {
+            Some(top) => top.subject == top.issuer,
+            None => info.subject == info.issuer,
+        };
         let addresses = addresses
             .iter()
             .map(|address| AddressCoverage {
@@ -148,6 +156,7 @@ impl Status {
             addresses,
             clock_unset: clock::clock_is_unset(OffsetDateTime::now_utc()),
             chain,
+            reaches_root,
             warnings,
         }
     }
@@ -174,6 +183,9 @@ pub struct SelfSignedOptions {
     /// `key_type` other than the current key's also makes a new key.
     #[serde(default)]
     pub new_key: bool,
+    /// Sign with the camera-local root (`true`) or self-sign (`false`);
+    /// default: as the current certificate was, else the configuration.
+    pub device_ca: Option<bool>,
 }
 
 type Reply = oneshot::Sender<Result<Arc<Status>, ManagerError>>;
@@ -221,12 +233,19 @@ pub enum Command {
 pub struct ManagerHandle {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Arc<Status>>,
+    store: Store,
 }
 
 impl ManagerHandle {
     /// The latest status snapshot.
     pub fn status(&self) -> Arc<Status> {
         self.status.borrow().clone()
+    }
+
+    /// The camera-local root certificate (PEM), once created. It is public:
+    /// clients import it as a trust anchor.
+    pub fn device_ca_certificate(&self) -> Option<String> {
+        self.store.device_ca_certificate()
     }
 
     /// Issues and installs a self-signed certificate; waits for the result.
@@ -336,22 +355,57 @@ fn certificate_names(config: &CertificateConfig) -> (Option<String>, Vec<String>
     (hostname, config.extra_names.clone())
 }
 
-/// Issues a self-signed certificate for the camera's names and `addresses`.
+/// Issues a certificate for the camera's names and `addresses`: signed by
+/// `authority`, the camera-local root, when given, else self-signed.
 ///
 /// Blocking: it may generate an RSA key. `current` supplies the key to keep
-/// and the validity chosen last time.
+/// and the validity chosen last time. A leaf of the camera-local root names
+/// only the addresses its name constraints permit and lives at most 825 days.
 pub fn issue(
     config: &CertificateConfig,
     current: Option<&Stored>,
     options: &SelfSignedOptions,
     reason: &str,
     addresses: &[IpAddr],
+    authority: Option<&Authority>,
 ) -> Result<(CheckedPair, Metadata), ManagerError> {
+    let origin = if authority.is_some() {
+        Origin::DeviceCa
+    } else {
+        Origin::SelfSigned
+    };
+    let last_choice = current
+        .filter(|stored| stored.meta.origin == origin)
+        .and_then(|stored| stored.meta.validity_days);
+    let default_days = match authority {
+        Some(_) => config.device_ca.leaf_validity_days,
+        None => config.default_validity_days,
+    };
     let validity_days = match options.validity_days {
         Some(days) => pki::check_validity_days(days)?,
-        None => current
-            .and_then(|stored| stored.meta.validity_days)
-            .unwrap_or(config.default_validity_days),
+        None => last_choice.unwrap_or(default_days),
+    };
+    let limit = pki::lint::APPLE_MAX_VALIDITY_DAYS;
+    if authority.is_some() && i64::from(validity_days) > limit {
+        return Err(PkiError::ValidityOverLimit {
+            days: u64::from(validity_days),
+            limit,
+        }
+        .into());
+    }
+    let addresses: Vec<IpAddr> = match authority {
+        Some(authority) => {
+            let (permitted, refused): (Vec<IpAddr>, Vec<IpAddr>) = addresses
+                .iter()
+                .partition(|address| authority.permits(**address));
+            // NOTE: the address decision still counts these addresses, so each
+            // address event reissues a leaf that cannot name them.
+            if !refused.is_empty() {
+                tracing::warn!(addresses = ?refused, "left out of the certificate: outside the address ranges the camera-local root may certify; add them to certificate.device_ca.permitted_ip_ranges and recreate the root");
+            }
+            permitted
+        }
+        None => addresses.to_vec(),
     };
     let current_key_type =
         current.and_then(|stored| stored.pair.info.key_type.parse::<KeyType>().ok());
@@ -375,15 +429,18 @@ pub fn issue(
         validity_days,
         hostname,
         extra_names,
-        addresses: addresses.to_vec(),
+        addresses,
         issued_at: if clock_unset {
             clock::build_time()
         } else {
             now
         },
     };
-    let pair = pki::self_signed(&request, &key, key_type)?;
-    let mut meta = Metadata::now(Origin::SelfSigned, reason, Some(validity_days));
+    let pair = match authority {
+        Some(authority) => pki::device_ca_leaf(&request, &key, key_type, authority)?,
+        None => pki::self_signed(&request, &key, key_type)?,
+    };
+    let mut meta = Metadata::now(origin, reason, Some(validity_days));
     meta.issued_with_unset_clock = clock_unset;
     Ok((pair, meta))
 }
@@ -395,8 +452,85 @@ pub fn read_addresses(config: &CertificateConfig) -> Result<AddressSet, ManagerE
         .map_err(ManagerError::Addresses)
 }
 
-/// Issues a self-signed certificate with [`issue`] and installs it as a new
-/// generation. Blocking. When the store write fails nothing changes.
+/// Whether a new certificate is signed by the camera-local root: as asked,
+/// else as the current one was, else as configured.
+pub fn wants_device_ca(
+    config: &CertificateConfig,
+    current: Option<&Stored>,
+    options: &SelfSignedOptions,
+) -> bool {
+    options
+        .device_ca
+        .unwrap_or_else(|| match current.map(|stored| stored.meta.origin) {
+            Some(Origin::DeviceCa) => true,
+            Some(Origin::SelfSigned) => false,
+            _ => config.device_ca.enabled,
+        })
+}
+
+/// Loads the camera-local root, creating it on first use. Blocking. A root
+/// whose files are unusable is set aside and replaced, with an error logged,
+/// because clients must then import the new root.
+pub fn device_authority(
+    store: &Store,
+    config: &CertificateConfig,
+) -> Result<Authority, ManagerError> {
+    match store.load_device_ca() {
+        Ok(Some((cert_pem, key_pem))) => match Authority::from_pem(&cert_pem, &key_pem) {
+            Ok(authority) => return Ok(authority),
+            Err(error) => {
+                tracing::error!(%error, "the camera-local root is unusable; setting it aside and creating a new one, which clients must import again");
+                store.set_aside_device_ca()?;
+            }
+        },
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%error, "the camera-local root cannot be read; setting it aside and creating a new one, which clients must import again");
+            store.set_aside_device_ca()?;
+        }
+    }
+
+    let settings = &config.device_ca;
+    let mut ranges: Vec<IpRange> = settings
+        .permitted_ip_ranges
+        .iter()
+        .filter_map(|range| range.parse().ok())
+        .collect();
+    if config.include_loopback {
+        ranges.extend(
+            ["127.0.0.0/8", "::1/128"].map(|range| range.parse::<IpRange>().expect("valid range")),
+        );
+    }
+    let (hostname, extra_names) = certificate_names(config);
+    let mut names = settings.permitted_dns_names.clone();
+    names.extend(hostname.iter().cloned());
+    names.extend(extra_names);
+    let now = OffsetDateTime::now_utc();
+    let request = RootRequest {
+        common_name: format!("{} local root", hostname.as_deref().unwrap_or("camera")),
+        organization: "camcertd device-ca".into(),
+        validity_years: settings.root_validity_years,
+        issued_at: if clock::clock_is_unset(now) {
+            clock::build_time()
+        } else {
+            now
+        },
+        constraints: Some((ranges, names)),
+    };
+    let authority = pki::authority::create_root(&request, config.default_key_type)?;
+    store.save_device_ca(&authority.cert_pem, &authority.key_pem)?;
+    tracing::info!(
+        subject = %authority.info.subject,
+        sha256 = %authority.info.sha256_fingerprint,
+        not_after = %authority.info.not_after,
+        "created the camera-local root"
+    );
+    Ok(authority)
+}
+
+/// Issues a certificate with [`issue`], signed by the camera-local root
+/// when [`wants_device_ca`] says so, and installs it as a new generation.
+/// Blocking. When the store write fails nothing changes.
 pub fn issue_and_install(
     store: &Store,
     config: &CertificateConfig,
@@ -405,7 +539,19 @@ pub fn issue_and_install(
     reason: &str,
     addresses: &[IpAddr],
 ) -> Result<Stored, ManagerError> {
-    let (pair, meta) = issue(config, current, options, reason, addresses)?;
+    let authority = if wants_device_ca(config, current, options) {
+        Some(device_authority(store, config)?)
+    } else {
+        None
+    };
+    let (pair, meta) = issue(
+        config,
+        current,
+        options,
+        reason,
+        addresses,
+        authority.as_ref(),
+    )?;
     let serving = current.and_then(|stored| stored.source.generation());
     let number = store.install(&pair, &meta, serving)?;
     Ok(Stored {
@@ -512,7 +658,7 @@ pub fn startup(
     for skip in &skipped {
         tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
     }
-    let mut reason = "first start: no usable stored pair";
+    let mut reason = "first start: no usable stored pair".to_owned();
     let mut previous = None;
     if let Some(stored) = found {
         let check = clock::decide_time(
@@ -521,25 +667,47 @@ pub fn startup(
             certificate_times(&stored),
             time::Duration::ZERO,
         );
-        if check.action != TimeAction::ReplaceExpiredFactory {
+        let moves_to_device_ca =
+            config.device_ca.enabled && stored.meta.origin == Origin::SelfSigned;
+        if check.action == TimeAction::ReplaceExpiredFactory {
+            tracing::warn!(
+                not_after = %stored.pair.info.not_after,
+                serial = %stored.pair.info.serial,
+                "the factory certificate has expired; a certificate made on the camera replaces it"
+            );
+            reason = format!(
+                "factory certificate expired on {}",
+                stored.pair.info.not_after
+            );
+        } else if moves_to_device_ca && !clock::clock_is_unset(OffsetDateTime::now_utc()) {
+            tracing::info!(
+                serial = %stored.pair.info.serial,
+                "device-ca mode is configured; the camera-local root replaces the self-signed certificate"
+            );
+            reason = "device-ca mode enabled in the configuration".to_owned();
+        } else {
             log_installed(&stored, "serving stored certificate");
             return Ok(stored);
         }
-        tracing::warn!(
-            not_after = %stored.pair.info.not_after,
-            serial = %stored.pair.info.serial,
-            "the factory certificate has expired; a self-signed certificate replaces it"
-        );
-        reason = "factory certificate expired";
         previous = Some(stored);
     }
 
+    let options = SelfSignedOptions {
+        device_ca: Some(config.device_ca.enabled),
+        ..SelfSignedOptions::default()
+    };
+    let authority = if config.device_ca.enabled {
+        Some(device_authority(store, config)?)
+    } else {
+        None
+    };
     let (pair, meta) = issue(
         config,
         previous.as_ref(),
-        &SelfSignedOptions::default(),
-        reason,
+        &options,
+        &reason,
         addresses,
+        authority.as_ref(),
     )?;
     let source = match store.install(&pair, &meta, None) {
         Ok(number) => Source::Generation(number),
@@ -549,7 +717,7 @@ pub fn startup(
         }
     };
     let stored = Stored { pair, meta, source };
-    log_installed(&stored, "issued self-signed certificate");
+    log_installed(&stored, "issued certificate at start");
     Ok(stored)
 }
 
@@ -660,6 +828,7 @@ impl Manager {
         let handle = ManagerHandle {
             commands: command_sender,
             status: status_receiver,
+            store: manager.store.clone(),
         };
         (manager, resolver, handle)
     }

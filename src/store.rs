@@ -7,6 +7,7 @@
 //! gen-00000007/          key.pem, cert.pem, chain.pem, meta.json, root.pem
 //! gen-00000006/          the previous generation, kept for fallback
 //! pending-key.pem        key of an outstanding CSR, if any
+//! device-ca/             key.pem and cert.pem of the camera-local root, if created
 //! lock                   advisory lock held while writing
 //! ```
 //!
@@ -36,6 +37,8 @@ const MAX_FILE_BYTES: u64 = 256 * 1024;
 
 const POINTER_FILE: &str = "active";
 const PENDING_KEY_FILE: &str = "pending-key.pem";
+/// Folder of the camera-local root's `key.pem` and `cert.pem`.
+const DEVICE_CA_DIR: &str = "device-ca";
 const LOCK_FILE: &str = "lock";
 const KEY_FILE: &str = "key.pem";
 const CERT_FILE: &str = "cert.pem";
@@ -490,6 +493,52 @@ impl Store {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(err) => Err(io_error("removing", &path)(err)),
         }
+    }
+
+    /// Reads the camera-local root's certificate and key. `Ok(None)` means
+    /// none was created yet, or its creation was cut short.
+    pub fn load_device_ca(
+        &self,
+    ) -> Result<Option<(String, zeroize::Zeroizing<String>)>, StoreError> {
+        let dir = self.state_dir.join(DEVICE_CA_DIR);
+        if !dir.join(CERT_FILE).exists() || !dir.join(KEY_FILE).exists() {
+            return Ok(None);
+        }
+        let cert = read_limited(&dir.join(CERT_FILE))?;
+        let key = zeroize::Zeroizing::new(read_limited(&dir.join(KEY_FILE))?);
+        Ok(Some((cert, key)))
+    }
+
+    /// Reads the camera-local root's certificate alone, for download.
+    pub fn device_ca_certificate(&self) -> Option<String> {
+        read_limited(&self.state_dir.join(DEVICE_CA_DIR).join(CERT_FILE)).ok()
+    }
+
+    /// Saves a new camera-local root. The key is written first, so a cut
+    /// after it leaves no certificate and the next start creates both anew.
+    pub fn save_device_ca(&self, cert_pem: &str, key_pem: &str) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        let dir = self.state_dir.join(DEVICE_CA_DIR);
+        let _ = fs::remove_file(dir.join(CERT_FILE));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_error("creating", &dir))?;
+        sync_dir(&self.state_dir)?;
+        write_file_atomic(&dir, KEY_FILE, key_pem.as_bytes())?;
+        write_file_atomic(&dir, CERT_FILE, cert_pem.as_bytes())
+    }
+
+    /// Moves an unusable camera-local root out of the way, keeping it for
+    /// inspection as `device-ca.unusable`.
+    pub fn set_aside_device_ca(&self) -> Result<(), StoreError> {
+        let _lock = self.lock()?;
+        let dir = self.state_dir.join(DEVICE_CA_DIR);
+        let aside = self.state_dir.join(format!("{DEVICE_CA_DIR}.unusable"));
+        let _ = fs::remove_dir_all(&aside);
+        fs::rename(&dir, &aside).map_err(io_error("renaming", &dir))?;
+        sync_dir(&self.state_dir)
     }
 
     /// Takes the advisory write lock, so that the service and a command line

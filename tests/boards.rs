@@ -67,6 +67,10 @@ fn profile_matches_board_config() {
             other => panic!("{board}: unexpected target {other}"),
         };
         assert_eq!(profile.factory_validity_years, expected_years, "{board}");
+        assert_eq!(
+            config.certificate.device_ca.root_validity_years, profile.factory_validity_years,
+            "{board}: the camera-local root lives as long as the factory certificate"
+        );
     }
 }
 

@@ -8,128 +8,13 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use common::*;
 
 /// Quiet period the tests configure, in milliseconds.
 const QUIET_MS: u64 = 500;
-
-/// A network namespace with a veth pair, deleted on drop. The camera's
-/// interface is one end of the pair, because some kernels, the CI host's
-/// among them, are built without dummy links.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn create() -> Option<Namespace> {
-        if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("skipped: network namespaces need root; run the tests as root to cover address changes");
-            return None;
-        }
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "camcertd-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let created = Command::new("ip").args(["netns", "add", &name]).output();
-        match created {
-            Ok(output) if output.status.success() => {}
-            Ok(output) => {
-                eprintln!(
-                    "skipped: `ip netns add` failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-                return None;
-            }
-            Err(error) => {
-                eprintln!("skipped: cannot run `ip` (package iproute2): {error}");
-                return None;
-            }
-        }
-        let namespace = Namespace { name };
-        namespace.ip(&["link", "set", "lo", "up"]);
-        namespace.ip(&[
-            "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
-        ]);
-        namespace.ip(&["link", "set", "veth1", "up"]);
-        namespace.ip(&["link", "set", "veth0", "up"]);
-        // Keep the secondary address when the primary of a subnet goes.
-        namespace.run(&[
-            "sysctl",
-            "-q",
-            "-w",
-            "net.ipv4.conf.veth0.promote_secondaries=1",
-        ]);
-        Some(namespace)
-    }
-
-    /// Runs `ip ARGS` inside the namespace and panics on failure.
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["ip"];
-        full.extend_from_slice(args);
-        self.run(&full);
-    }
-
-    /// Runs a command inside the namespace and returns its stdout.
-    fn run(&self, args: &[&str]) -> String {
-        let output = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec runs");
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    /// The certificate served on the namespace's loopback, as openssl text.
-    fn served_text(&self, server: &Server) -> String {
-        let output = Command::new("ip")
-            .args([
-                "netns", "exec", &self.name, "openssl", "s_client", "-connect",
-            ])
-            .arg(server.address.to_string())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("openssl runs");
-        let pem = first_pem_certificate(&String::from_utf8_lossy(&output.stdout))
-            .expect("a certificate was served");
-        openssl(&["x509", "-noout", "-text", "-serial"], pem.as_bytes())
-    }
-
-    /// Waits up to 20 s until the served certificate's text satisfies `check`.
-    fn wait_for_served(&self, server: &Server, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let text = self.served_text(server);
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "served certificate never {what}:\n{text}\nlog:\n{}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 fn write_config(dir: &Path) -> String {
     let config = dir.join("camcertd.toml");

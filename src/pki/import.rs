@@ -1,6 +1,7 @@
 //! Import of an admin's own key, certificate and chain, in the forms real
-//! tools export: PEM in any mix and order (CRLF, byte order mark, "Bag
-//! Attributes" text), DER, PKCS#1, PKCS#8, SEC1, encrypted PKCS#8 and PKCS#12.
+//! tools export. PEM comes in any mix and order (CRLF, byte order mark, "Bag
+//! Attributes" text). Also read: DER, PKCS#1, PKCS#8, SEC1, encrypted
+//! PKCS#8, legacy OpenSSL PEM encryption, PKCS#7 bundles and PKCS#12.
 //!
 //! [`import`] finds the leaf by matching the private key, orders the chain by
 //! issuer, and rejects what browsers would refuse with a specific
@@ -128,7 +129,7 @@ pub struct UploadFile {
     /// The file name the client gave, for messages; may be empty.
     pub name: String,
     /// The content.
-    pub data: Vec<u8>,
+    pub data: Zeroizing<Vec<u8>>,
 }
 
 impl UploadFile {
@@ -417,20 +418,23 @@ fn read_pem_or_der(
                 der: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(contents)),
                 source: file.label(),
             }),
-            "RSA PRIVATE KEY" | "EC PRIVATE KEY" if block.headers().get("Proc-Type").is_some() => {
-                return Err(reject(
-                    RejectKind::Malformed,
-                    format!("{}: block {position} uses the legacy OpenSSL PEM encryption (Proc-Type/DEK-Info), which camcertd does not read yet; convert it with `openssl pkcs8 -topk8` and upload the result with its password", file.label()),
-                ));
+            tag @ ("RSA PRIVATE KEY" | "EC PRIVATE KEY") => {
+                let contents = if block.headers().get("Proc-Type").is_some() {
+                    decrypt_legacy_pem(block, password, &file.label(), position)?
+                } else {
+                    Zeroizing::new(contents)
+                };
+                let der = if tag == "RSA PRIVATE KEY" {
+                    PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(contents.to_vec()))
+                } else {
+                    PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(contents.to_vec()))
+                };
+                found.keys.push(FoundKey {
+                    der,
+                    source: file.label(),
+                });
             }
-            "RSA PRIVATE KEY" => found.keys.push(FoundKey {
-                der: PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(contents)),
-                source: file.label(),
-            }),
-            "EC PRIVATE KEY" => found.keys.push(FoundKey {
-                der: PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(contents)),
-                source: file.label(),
-            }),
+            "PKCS7" => read_pkcs7(file, &contents, found)?,
             "ENCRYPTED PRIVATE KEY" => {
                 let der = decrypt_pkcs8(&contents, password, &file.label())?;
                 found.keys.push(FoundKey {
@@ -458,11 +462,18 @@ fn count_occurrences(haystack: &[u8], needle: &[u8]) -> usize {
         .count()
 }
 
-/// Reads one DER object: a certificate, or a PKCS#8, PKCS#1 or SEC1 key.
+/// Reads one DER object: a certificate, a PKCS#7 bundle, or a PKCS#8,
+/// PKCS#1 or SEC1 key.
 fn read_der(file: &UploadFile, data: &[u8], found: &mut Found) -> Result<(), ImportError> {
     if X509Certificate::from_der(data).is_ok() {
         found.certificates.push((data.to_vec(), file.label()));
         return Ok(());
+    }
+    {
+        use cms::cert::x509::der::Decode as _;
+        if cms::content_info::ContentInfo::from_der(data).is_ok() {
+            return read_pkcs7(file, data, found);
+        }
     }
     let der = if pkcs8::PrivateKeyInfo::from_der(data).is_ok() {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(data.to_vec()))
@@ -481,6 +492,166 @@ fn read_der(file: &UploadFile, data: &[u8], found: &mut Found) -> Result<(), Imp
         source: file.label(),
     });
     Ok(())
+}
+
+/// Reads the certificates of a PKCS#7 bundle (.p7b, .p7c), as Windows
+/// exports a chain. Such a bundle never holds a key.
+fn read_pkcs7(file: &UploadFile, data: &[u8], found: &mut Found) -> Result<(), ImportError> {
+    use cms::cert::x509::der::{Decode as _, Encode as _};
+
+    /// The PKCS#7 content type of a certificate bundle.
+    const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
+
+    let malformed = |why: String| {
+        reject(
+            RejectKind::Malformed,
+            format!(
+                "{}: the PKCS#7 bundle {why}; export the chain again as PEM or PKCS#7 (.p7b)",
+                file.label()
+            ),
+        )
+    };
+    let info = cms::content_info::ContentInfo::from_der(data)
+        .map_err(|err| malformed(format!("does not parse ({err})")))?;
+    if info.content_type.to_string() != SIGNED_DATA {
+        return Err(malformed(format!(
+            "has content type {}, not a certificate bundle",
+            info.content_type
+        )));
+    }
+    let signed: cms::signed_data::SignedData = info
+        .content
+        .decode_as()
+        .map_err(|err| malformed(format!("does not parse ({err})")))?;
+    let mut count = 0;
+    for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
+        if let cms::cert::CertificateChoices::Certificate(cert) = choice {
+            let der = cert.to_der().map_err(|err| {
+                malformed(format!("holds a certificate that does not encode ({err})"))
+            })?;
+            found.certificates.push((der, file.label()));
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return Err(malformed("holds no certificates".into()));
+    }
+    Ok(())
+}
+
+/// Decrypts a key in the legacy OpenSSL PEM encryption (Proc-Type and
+/// DEK-Info headers), as `openssl rsa -des3` and older tools write it.
+fn decrypt_legacy_pem(
+    block: &::pem::Pem,
+    password: Option<&str>,
+    label: &str,
+    position: usize,
+) -> Result<Zeroizing<Vec<u8>>, ImportError> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+
+    fn cbc_decrypt<C>(key: &[u8], iv: &[u8], buffer: &mut [u8]) -> Option<usize>
+    where
+        C: BlockDecryptMut + cbc::cipher::BlockCipher + cbc::cipher::KeyInit,
+    {
+        let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
+        let plain = decryptor.decrypt_padded_mut::<Pkcs7>(buffer).ok()?;
+        Some(plain.len())
+    }
+
+    let malformed = |why: &str| {
+        reject(
+            RejectKind::Malformed,
+            format!("{label}: the encrypted key in block {position} {why}; convert it with `openssl pkcs8 -topk8` and upload the result with its password"),
+        )
+    };
+    let dek_info = block
+        .headers()
+        .get("DEK-Info")
+        .ok_or_else(|| malformed("has no DEK-Info header"))?;
+    let (cipher, iv_hex) = dek_info
+        .split_once(',')
+        .ok_or_else(|| malformed("has a DEK-Info header without an IV"))?;
+    let iv =
+        decode_hex(iv_hex.trim()).ok_or_else(|| malformed("has an IV that is not hexadecimal"))?;
+    let (key_len, iv_len) = match cipher.trim() {
+        "DES-EDE3-CBC" => (24, 8),
+        "DES-CBC" => (8, 8),
+        "AES-128-CBC" => (16, 16),
+        "AES-192-CBC" => (24, 16),
+        "AES-256-CBC" => (32, 16),
+        _ => {
+            return Err(malformed(&format!(
+                "uses the cipher {:?}, which camcertd cannot decrypt",
+                cipher.trim()
+            )))
+        }
+    };
+    if iv.len() != iv_len {
+        return Err(malformed(&format!(
+            "has an IV of {} bytes where {} needs {iv_len}",
+            iv.len(),
+            cipher.trim()
+        )));
+    }
+    let Some(password) = password.filter(|password| !password.is_empty()) else {
+        return Err(reject(
+            RejectKind::WrongPassword,
+            format!("the private key in {label} is encrypted; enter its password"),
+        ));
+    };
+
+    let key = bytes_to_key(password.as_bytes(), &iv[..8], key_len);
+    let mut buffer = Zeroizing::new(block.contents().to_vec());
+    let plain_len = match cipher.trim() {
+        "DES-EDE3-CBC" => cbc_decrypt::<des::TdesEde3>(&key, &iv, &mut buffer),
+        "DES-CBC" => cbc_decrypt::<des::Des>(&key, &iv, &mut buffer),
+        "AES-128-CBC" => cbc_decrypt::<aes::Aes128>(&key, &iv, &mut buffer),
+        "AES-192-CBC" => cbc_decrypt::<aes::Aes192>(&key, &iv, &mut buffer),
+        _ => cbc_decrypt::<aes::Aes256>(&key, &iv, &mut buffer),
+    };
+    // A wrong password almost always breaks the padding, and otherwise
+    // leaves bytes that are not one DER structure.
+    let Some(plain_len) = plain_len else {
+        return Err(wrong_password(label));
+    };
+    buffer.truncate(plain_len);
+    if pkcs8::der::asn1::AnyRef::from_der(&buffer).is_err() {
+        return Err(wrong_password(label));
+    }
+    Ok(buffer)
+}
+
+/// Derives a cipher key from a password and salt with one MD5 round, as
+/// OpenSSL's `EVP_BytesToKey` does for legacy PEM encryption.
+fn bytes_to_key(password: &[u8], salt: &[u8], key_len: usize) -> Zeroizing<Vec<u8>> {
+    use md5::{Digest, Md5};
+
+    let mut key = Zeroizing::new(Vec::with_capacity(key_len + 16));
+    let mut previous: Option<Zeroizing<Vec<u8>>> = None;
+    while key.len() < key_len {
+        let mut hasher = Md5::new();
+        if let Some(previous) = &previous {
+            hasher.update(previous);
+        }
+        hasher.update(password);
+        hasher.update(salt);
+        let digest = Zeroizing::new(hasher.finalize().to_vec());
+        key.extend_from_slice(&digest);
+        previous = Some(digest);
+    }
+    key.truncate(key_len);
+    key
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok())
+        .collect()
 }
 
 /// Whether `data` loads as a SEC1 EC private key on a curve aws-lc knows.
@@ -763,7 +934,7 @@ mod tests {
             files: vec![UploadFile {
                 field: Field::Certificate,
                 name: "cert.pem".into(),
-                data: b"hello".to_vec(),
+                data: b"hello".to_vec().into(),
             }],
             password: None,
         };
@@ -782,7 +953,7 @@ mod tests {
             files: vec![UploadFile {
                 field: Field::Chain,
                 name: String::new(),
-                data: vec![b'A'; MAX_FILE_BYTES + 1],
+                data: vec![b'A'; MAX_FILE_BYTES + 1].into(),
             }],
             password: None,
         };

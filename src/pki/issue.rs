@@ -1,4 +1,5 @@
-//! Key generation and self-signed issuance.
+//! Key generation and issuance of server certificates: self-signed, or
+//! signed by the camera-local root.
 
 use std::net::IpAddr;
 
@@ -9,6 +10,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use super::authority::Authority;
 use super::{check_dns_name, check_validity_days, CheckedPair, KeyType, PkiError};
 
 /// How far not_before lies before the moment of issuance, so that a client
@@ -37,6 +39,11 @@ pub struct SelfSignedRequest {
     pub issued_at: OffsetDateTime,
 }
 
+/// Returns the not_before for a certificate issued at `issued_at`.
+pub(crate) fn backdated(issued_at: OffsetDateTime) -> OffsetDateTime {
+    issued_at - BACKDATE
+}
+
 /// Generates a new private key of the given type.
 ///
 /// RSA generation takes from a fraction of a second (2048) to several seconds
@@ -59,7 +66,7 @@ pub fn generate_key(key_type: KeyType) -> Result<KeyPair, PkiError> {
 ///
 /// The top bit is cleared so the DER INTEGER is positive without a leading
 /// zero octet, and the next bit is set so the length is always the same.
-fn random_serial() -> Result<SerialNumber, PkiError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut octets = [0u8; SERIAL_OCTETS];
     aws_lc_rs::rand::fill(&mut octets).map_err(|_| PkiError::Generation {
         what: "serial number",
@@ -81,6 +88,64 @@ pub fn self_signed(
     key: &KeyPair,
     key_type: KeyType,
 ) -> Result<CheckedPair, PkiError> {
+    let params = server_params(request, key_type, "camcertd self-signed")?;
+    let certificate = params
+        .self_signed(key)
+        .map_err(|err| PkiError::Generation {
+            what: "self-signed certificate",
+            message: err.to_string(),
+        })?;
+    let key_pem = Zeroizing::new(key.serialize_pem());
+    CheckedPair::from_pem(&key_pem, &certificate.pem(), "")
+}
+
+/// Issues a server certificate like [`self_signed`], but signed by the
+/// camera-local root `authority`. The root is kept with the pair as its
+/// stored root and not sent, because clients hold it as their trust anchor.
+pub fn device_ca_leaf(
+    request: &SelfSignedRequest,
+    key: &KeyPair,
+    key_type: KeyType,
+    authority: &Authority,
+) -> Result<CheckedPair, PkiError> {
+    let mut params = server_params(request, key_type, "camcertd device-ca")?;
+    // Verifiers such as OpenSSL in strict mode require the link to the root's key.
+    params.use_authority_key_identifier_extension = true;
+    let certificate = authority.sign(params, key)?;
+    let key_pem = Zeroizing::new(key.serialize_pem());
+    let mut pair = CheckedPair::from_pem(&key_pem, &certificate.pem(), "")?;
+    pair.root_pem = authority.cert_pem.clone();
+    Ok(pair)
+}
+
+/// Starts the parameters of a TLS server leaf valid from `issued_at` (less
+/// the backdating) to `not_after`: a random serial, CA:FALSE, EKU
+/// serverAuth, key usage digitalSignature (plus keyEncipherment for RSA,
+/// which TLS 1.2 RSA key exchange clients expect).
+pub(crate) fn server_leaf(
+    key_type: KeyType,
+    issued_at: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.not_before = backdated(issued_at);
+    params.not_after = not_after;
+    params.serial_number = Some(random_serial()?);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if key_type.is_rsa() {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    Ok(params)
+}
+
+/// Builds the parameters of a server certificate for `request`.
+fn server_params(
+    request: &SelfSignedRequest,
+    key_type: KeyType,
+    organization: &str,
+) -> Result<CertificateParams, PkiError> {
     let validity_days = check_validity_days(request.validity_days)?;
     let now = request.issued_at;
 
@@ -93,16 +158,11 @@ pub fn self_signed(
         }
     }
 
-    let mut params = CertificateParams::default();
-    params.not_before = now - BACKDATE;
-    params.not_after = now + Duration::days(i64::from(validity_days));
-    params.serial_number = Some(random_serial()?);
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    if key_type.is_rsa() {
-        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-    }
+    let mut params = server_leaf(
+        key_type,
+        now,
+        now + Duration::days(i64::from(validity_days)),
+    )?;
 
     let common_name = match (names.first(), request.addresses.first()) {
         (Some(name), _) => (*name).to_owned(),
@@ -111,7 +171,7 @@ pub fn self_signed(
     };
     let mut subject = DistinguishedName::new();
     subject.push(DnType::CommonName, common_name);
-    subject.push(DnType::OrganizationName, "camcertd self-signed");
+    subject.push(DnType::OrganizationName, organization);
     params.distinguished_name = subject;
 
     for name in &names {
@@ -124,15 +184,7 @@ pub fn self_signed(
     for address in &request.addresses {
         params.subject_alt_names.push(SanType::IpAddress(*address));
     }
-
-    let certificate = params
-        .self_signed(key)
-        .map_err(|err| PkiError::Generation {
-            what: "self-signed certificate",
-            message: err.to_string(),
-        })?;
-    let key_pem = Zeroizing::new(key.serialize_pem());
-    CheckedPair::from_pem(&key_pem, &certificate.pem(), "")
+    Ok(params)
 }
 
 #[cfg(test)]

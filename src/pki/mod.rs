@@ -8,6 +8,7 @@
 //! - [`CheckedPair`]: a key and certificate chain that parsed and match, ready
 //!   for rustls. Every pair goes through it before it is stored or served.
 
+pub mod authority;
 pub mod csr;
 pub mod import;
 pub mod inspect;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use inspect::CertificateInfo;
-pub use issue::{generate_key, self_signed, SelfSignedRequest};
+pub use issue::{device_ca_leaf, generate_key, self_signed, SelfSignedRequest};
 
 /// Longest validity accepted, so that not_after stays before the year 10000,
 /// the last one GeneralizedTime can encode (RFC 5280 4.1.2.5.2).
@@ -47,6 +48,14 @@ pub enum PkiError {
         days: u64,
         /// The largest number of days accepted today.
         max: u64,
+    },
+    /// A validity longer than a camera-local root may give a leaf.
+    #[error("validity_days {days} is too long for a certificate signed by the camera-local root: choose at most {limit} days, because Apple devices refuse longer ones even when the root is trusted")]
+    ValidityOverLimit {
+        /// The requested number of days.
+        days: u64,
+        /// The largest number of days accepted.
+        limit: i64,
     },
     /// A host name that cannot go into a DNS subjectAltName.
     #[error("{name:?} is not a usable DNS name: {reason}")]

@@ -131,6 +131,10 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
             }
             create_csr(app, request).await
         }
+        (
+            &Method::GET | &Method::HEAD,
+            "/api/v1/device-ca/root.pem" | "/api/v1/device-ca/root.cer",
+        ) => device_ca_root(app, path.ends_with(".cer")),
         (_, "/") => method_not_allowed("GET, HEAD"),
         (_, "/api/v1/certificate") => method_not_allowed("GET, HEAD, PUT"),
         (_, "/api/v1/certificate/self-signed" | "/api/v1/csr") => method_not_allowed("POST"),
@@ -140,6 +144,48 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
             &format!("no such path: {path}"),
         ),
     }
+}
+
+/// Serves the camera-local root without login, since clients need it to
+/// decide whether to trust the camera: PEM, or DER for `.cer`.
+fn device_ca_root(app: &App, der: bool) -> Response<Body> {
+    let Some(pem) = app.manager.device_ca_certificate() else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "no-device-ca",
+            "this camera has no local root yet; create a certificate signed by it first (device_ca: true)",
+        );
+    };
+    let (body, content_type, file_name) = if der {
+        match ::pem::parse(&pem) {
+            Ok(block) => (
+                Bytes::from(block.into_contents()),
+                "application/pkix-cert",
+                "camera-root.cer",
+            ),
+            Err(error) => {
+                tracing::error!(%error, "the stored camera-local root is not valid PEM");
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the stored root certificate cannot be read; see the service log",
+                );
+            }
+        }
+    } else {
+        (
+            Bytes::from(pem),
+            "application/x-pem-file",
+            "camera-root.pem",
+        )
+    };
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
@@ -260,6 +306,8 @@ async fn upload_certificate(app: &App, request: Request<Incoming>) -> Response<B
         .and_then(|value| value.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    // NOTE: the raw body buffer (hyper's and multer's `Bytes`) is freed
+    // without being wiped; the parsed fields and the password are zeroized.
     let body = match read_body(request, form::MAX_UPLOAD_BODY).await {
         Ok(body) => body,
         Err(response) => return response,

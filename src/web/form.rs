@@ -190,7 +190,7 @@ pub async fn read_upload(content_type: &str, body: Bytes) -> Result<UploadForm, 
         form.upload.files.push(UploadFile {
             field: kind,
             name: file_name,
-            data: data.to_vec(),
+            data: Zeroizing::new(data.to_vec()),
         });
     }
     Ok(form)

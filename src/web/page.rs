@@ -549,6 +549,8 @@ fn read_self_signed(
             validity_days: Some(days),
             key_type: Some(key_type),
             new_key: form.new_key,
+            // None signs as the current certificate was signed.
+            device_ca: None,
         }),
         _ => None,
     };

@@ -376,6 +376,7 @@ mod tests {
             }],
             clock_unset: false,
             chain: vec![],
+            reaches_root: false,
             warnings: vec![],
         }
     }

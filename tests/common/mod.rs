@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +23,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+/// The listen address of test servers: loopback, a port the kernel picks.
+const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 
 /// How long a server may take to print its listening line. Generous because
 /// the tests also run under qemu-user emulation of ARM.
@@ -92,19 +96,37 @@ impl Server {
 
     /// Like [`Server::start`], with `envs` added to the environment.
     pub fn start_with_env(envs: &[(&str, &str)], state_dir: &Path, extra_args: &[&str]) -> Server {
-        Self::start_full(&[], envs, state_dir, extra_args)
+        Self::start_full(&[], envs, LOOPBACK_ANY_PORT, state_dir, extra_args)
+    }
+
+    /// Like [`Server::start_in`], listening on `listen` (such as
+    /// `0.0.0.0:0`, every address of the namespace) instead of loopback.
+    pub fn start_listening(
+        namespace: &str,
+        listen: &str,
+        state_dir: &Path,
+        extra_args: &[&str],
+    ) -> Server {
+        Self::start_full(
+            &["ip", "netns", "exec", namespace],
+            &[],
+            listen,
+            state_dir,
+            extra_args,
+        )
     }
 
     /// Like [`Server::start`], with `wrapper` (such as `ip netns exec NAME`)
     /// in front of the command. The wrapper must exec the command, not fork
     /// it, so that the process id stays the service's.
     pub fn start_wrapped(wrapper: &[&str], state_dir: &Path, extra_args: &[&str]) -> Server {
-        Self::start_full(wrapper, &[], state_dir, extra_args)
+        Self::start_full(wrapper, &[], LOOPBACK_ANY_PORT, state_dir, extra_args)
     }
 
     fn start_full(
         wrapper: &[&str],
         envs: &[(&str, &str)],
+        listen: &str,
         state_dir: &Path,
         extra_args: &[&str],
     ) -> Server {
@@ -125,7 +147,7 @@ impl Server {
             .arg("serve")
             .arg("--state-dir")
             .arg(state_dir)
-            .args(["--https-listen", "127.0.0.1:0"])
+            .args(["--https-listen", listen])
             .args(extra_args)
             .env("RUST_LOG", "info,camcertd=debug")
             .stdin(Stdio::null())
@@ -524,4 +546,126 @@ pub struct CorpusCase {
 pub fn corpus_cases(dir: &Path) -> Vec<CorpusCase> {
     let text = std::fs::read_to_string(dir.join("cases.json")).expect("cases.json is readable");
     serde_json::from_str(&text).expect("cases.json parses")
+}
+
+/// A network namespace with a veth pair, deleted on drop. The camera's
+/// interface is one end of the pair, because some kernels, the CI host's
+/// among them, are built without dummy links.
+pub struct Namespace {
+    /// The namespace name for `ip netns exec`.
+    pub name: String,
+}
+
+impl Namespace {
+    /// Creates the namespace with loopback and `veth0` up, or returns `None`
+    /// with a message where root or `ip netns` is missing.
+    pub fn create() -> Option<Namespace> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: network namespaces need root; run the tests as root to cover address changes");
+            return None;
+        }
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "camcertd-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let created = Command::new("ip").args(["netns", "add", &name]).output();
+        match created {
+            Ok(output) if output.status.success() => {}
+            Ok(output) => {
+                eprintln!(
+                    "skipped: `ip netns add` failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                return None;
+            }
+            Err(error) => {
+                eprintln!("skipped: cannot run `ip` (package iproute2): {error}");
+                return None;
+            }
+        }
+        let namespace = Namespace { name };
+        namespace.ip(&["link", "set", "lo", "up"]);
+        namespace.ip(&[
+            "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+        ]);
+        namespace.ip(&["link", "set", "veth1", "up"]);
+        namespace.ip(&["link", "set", "veth0", "up"]);
+        // Keep the secondary address when the primary of a subnet goes.
+        namespace.run(&[
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.conf.veth0.promote_secondaries=1",
+        ]);
+        Some(namespace)
+    }
+
+    /// Runs `ip ARGS` inside the namespace and panics on failure.
+    pub fn ip(&self, args: &[&str]) {
+        let mut full = vec!["ip"];
+        full.extend_from_slice(args);
+        self.run(&full);
+    }
+
+    /// Runs a command inside the namespace and returns its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("ip netns exec runs");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The certificate served on the namespace's loopback, as openssl text.
+    pub fn served_text(&self, server: &Server) -> String {
+        let output = Command::new("ip")
+            .args([
+                "netns", "exec", &self.name, "openssl", "s_client", "-connect",
+            ])
+            .arg(server.address.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl runs");
+        let pem = first_pem_certificate(&String::from_utf8_lossy(&output.stdout))
+            .expect("a certificate was served");
+        openssl(&["x509", "-noout", "-text", "-serial"], pem.as_bytes())
+    }
+
+    /// Waits up to 20 s until the served certificate's text satisfies `check`.
+    pub fn wait_for_served(
+        &self,
+        server: &Server,
+        what: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.served_text(server);
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "served certificate never {what}:\n{text}\nlog:\n{}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
