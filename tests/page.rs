@@ -1080,3 +1080,47 @@ async fn csr_certificate_installs_with_camera_key() {
     );
     assert!(element_text(&html, "issuer").contains("Test Company CA"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn device_ca_signer_offers_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("camcertd.toml");
+    std::fs::write(
+        &config,
+        "[certificate]\nhostname = \"cam-test\"\ninterfaces = [\"lo\"]\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let cookie = login(&server).await;
+    let html = page(&server, &cookie).await;
+    assert!(!html.contains("id=\"download-root\""), "no root yet");
+    assert!(html.contains("name=\"signer\" value=\"self\" checked"));
+
+    let csrf = token(&html, "/admin/webserver/self-signed");
+    let create = post_form(
+        server.address,
+        "/admin/webserver/self-signed",
+        &cookie,
+        &format!("action=create&validity=397&unit=days&key_type=ecdsa-p256&key=keep&signer=device-ca&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(create.status, StatusCode::SEE_OTHER, "{}", create.text());
+
+    let html = page(&server, &cookie).await;
+    assert_eq!(
+        element_text(&html, "origin"),
+        "signed by the camera's own CA"
+    );
+    assert!(html.contains("name=\"signer\" value=\"device-ca\" checked"));
+    assert!(html.contains("id=\"download-root\""));
+    assert_ne!(
+        element_text(&html, "issuer"),
+        element_text(&html, "subject")
+    );
+    let root = get(server.address, "/api/v1/device-ca/root.pem", &[]).await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert!(root.text().starts_with("-----BEGIN CERTIFICATE-----"));
+}

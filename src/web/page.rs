@@ -422,6 +422,7 @@ fn page(app: &App, id: &str, lang: Lang) -> WebserverPage {
         other_lang: other(lang),
         cert: CertificateView::new(&status, lang, OffsetDateTime::now_utc()),
         chain_download: served.cert.len() > 1,
+        root_download: app.manager.device_ca_certificate().is_some(),
         factory_available: app.factory_available,
         form: SelfSignedForm::initial(&status),
         key_types: KeyType::ALL.iter().map(|key| key.as_str()).collect(),
@@ -536,6 +537,12 @@ fn read_self_signed(
         form.key_type = key_type.to_owned();
     }
     form.new_key = field(fields, "key") == Some("new");
+    let device_ca = match field(fields, "signer") {
+        Some("device-ca") => Some(true),
+        Some("self") => Some(false),
+        _ => None,
+    };
+    form.device_ca = device_ca.unwrap_or(form.device_ca);
     let multiplier = if form.unit_years { DAYS_PER_YEAR } else { 1 };
     let days = form
         .validity
@@ -550,7 +557,7 @@ fn read_self_signed(
             key_type: Some(key_type),
             new_key: form.new_key,
             // None signs as the current certificate was signed.
-            device_ca: None,
+            device_ca,
         }),
         _ => None,
     };

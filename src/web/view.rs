@@ -257,6 +257,8 @@ pub struct SelfSignedForm {
     pub unit_years: bool,
     pub key_type: String,
     pub new_key: bool,
+    /// Whether the camera's own root signs, rather than the key itself.
+    pub device_ca: bool,
     /// The Apple note or its all-clear for the chosen validity, after "Check".
     pub note: Option<String>,
     /// Whether `note` warns.
@@ -276,6 +278,7 @@ impl SelfSignedForm {
                 |key| key.as_str().to_owned(),
             ),
             new_key: false,
+            device_ca: status.origin == Origin::DeviceCa,
             note: None,
             note_warns: false,
         }
@@ -302,6 +305,8 @@ pub struct WebserverPage {
     pub cert: CertificateView,
     /// Whether the served chain has certificates above the leaf to download.
     pub chain_download: bool,
+    /// Whether the camera has its own root to download.
+    pub root_download: bool,
     pub factory_available: bool,
     pub form: SelfSignedForm,
     pub key_types: Vec<&'static str>,
