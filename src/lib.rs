@@ -15,7 +15,8 @@
 //!   the current certificate through an atomic swap.
 //! - [`netwatch`]: the camera's usable IP addresses, which the certificate names.
 //! - [`manager`]: the one task that owns certificate state and decides changes.
-//! - [`web`]: the HTTPS server, the JSON API and admin authentication.
+//! - [`web`]: the HTTPS server, the JSON API, the admin page and admin
+//!   authentication.
 //! - [`privileges`]: switching from root to the service user after binding.
 //! - [`service`]: wiring of all of the above for `camcertd serve`.
 //!

@@ -47,6 +47,19 @@ pub enum ManagerError {
     /// An upload was rejected; the installed pair is unchanged.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A return to the factory pair was requested, but the board has none.
+    #[error(
+        "this camera has no factory key and certificate (store.factory_dir is unset or empty)"
+    )]
+    NoFactory,
+    /// A return to the factory pair was requested, but it has expired.
+    #[error(
+        "the factory certificate expired on {not_after}; create a self-signed certificate instead"
+    )]
+    FactoryExpired {
+        /// The factory certificate's not_after, RFC 3339.
+        not_after: String,
+    },
     /// The system clock is before the build time, so it has not been set.
     #[error("the system clock reads {now}, before this build was made ({built}), so it is not set; set the clock or wait for NTP, then retry")]
     ClockUnset {
@@ -203,6 +216,11 @@ pub enum Command {
         /// Receives the CSR in PEM.
         reply: oneshot::Sender<Result<String, ManagerError>>,
     },
+    /// Install the factory pair again as a new generation.
+    UseFactory {
+        /// Receives the new status or the error.
+        reply: Reply,
+    },
     /// Read the store again, as after SIGHUP or a command line change.
     Reload {
         /// Receives the new status or the error, if anyone waits.
@@ -264,6 +282,16 @@ impl ManagerHandle {
         let (reply, result) = oneshot::channel();
         self.commands
             .send(Command::CreateCsr { key_type, reply })
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        result.await.map_err(|_| ManagerError::Stopped)?
+    }
+
+    /// Installs the factory pair again; waits for the result.
+    pub async fn use_factory(&self) -> Result<Arc<Status>, ManagerError> {
+        let (reply, result) = oneshot::channel();
+        self.commands
+            .send(Command::UseFactory { reply })
             .await
             .map_err(|_| ManagerError::Stopped)?;
         result.await.map_err(|_| ManagerError::Stopped)?
@@ -567,6 +595,33 @@ pub fn import_and_install(
         source: Source::Generation(number),
     };
     Ok((stored, imported))
+}
+
+/// Installs the factory pair as a new generation with origin `factory`.
+/// Blocking. Rejects an expired factory certificate, which the expiry
+/// check would replace at once; on any error nothing changes.
+pub fn install_factory(store: &Store, serving: Option<u64>) -> Result<Stored, ManagerError> {
+    let factory = store.load_factory()?.ok_or(ManagerError::NoFactory)?;
+    let info = &factory.pair.info;
+    if info
+        .not_after_time()
+        .is_none_or(|not_after| not_after <= OffsetDateTime::now_utc())
+    {
+        return Err(ManagerError::FactoryExpired {
+            not_after: info.not_after.clone(),
+        });
+    }
+    let meta = Metadata::now(
+        Origin::Factory,
+        "admin request: back to the factory certificate",
+        None,
+    );
+    let number = store.install(&factory.pair, &meta, serving)?;
+    Ok(Stored {
+        pair: factory.pair,
+        meta,
+        source: Source::Generation(number),
+    })
 }
 
 /// Generates a key of `key_type` (default: the configured one), keeps it
@@ -957,6 +1012,21 @@ impl Manager {
                 .expect("CSR task does not panic");
                 if let Err(error) = &result {
                     tracing::warn!(%error, "CSR not created");
+                }
+                let _ = reply.send(result);
+            }
+            Command::UseFactory { reply } => {
+                let store = self.store.clone();
+                let serving = self.current.source.generation();
+                let result = tokio::task::spawn_blocking(move || install_factory(&store, serving))
+                    .await
+                    .expect("factory install task does not panic")
+                    .map(|stored| {
+                        log_installed(&stored, "installed the factory certificate again");
+                        self.activate(stored)
+                    });
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "factory certificate not installed");
                 }
                 let _ = reply.send(result);
             }

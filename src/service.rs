@@ -56,14 +56,18 @@ pub async fn run(
         quiet_period: Duration::from_millis(config.network.quiet_period_ms),
     };
     let watcher_task = tokio::spawn(netwatch::watch(watch_settings, address_sender));
+    let factory_available = matches!(store.load_factory(), Ok(Some(_)));
     let (manager, resolver, handle) = Manager::new(store, config.clone(), current, addresses);
     let manager_task = tokio::spawn(manager.run(address_receiver));
     let hangup_task = spawn_reload_on_hangup(handle.clone());
 
-    let tls_config = Arc::new(tls::server_config(resolver)?);
+    let tls_config = Arc::new(tls::server_config(resolver.clone())?);
     let app = Arc::new(App {
         manager: handle,
         auth: auth::Authenticator::new(config.admin.user.clone(), hash),
+        sessions: web::session::Sessions::new(),
+        factory_available,
+        resolver,
     });
     let limits = Limits {
         max_connections: config.server.max_connections,

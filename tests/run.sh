@@ -13,6 +13,8 @@ tiers=${CAMCERTD_TIERS:-host arm qemu}
 has_tier() { [[ " $tiers " == *" $1 "* ]]; }
 
 packages=(openssl curl ca-certificates iproute2 libfaketime libnss3-tools chromium)
+# The admin page test drives headless Chromium through chromedriver.
+packages+=(chromium-driver fonts-dejavu-core)
 if has_tier arm || has_tier qemu; then
   packages+=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross
     libc6-dev-arm64-cross qemu-user)

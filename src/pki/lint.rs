@@ -126,7 +126,7 @@ pub fn leaf_warnings(der: &[u8], addresses: &[IpAddr]) -> Vec<Warning> {
 }
 
 /// Formats an address for a URL: IPv6 in brackets.
-fn url_host(address: IpAddr) -> String {
+pub fn url_host(address: IpAddr) -> String {
     match address {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),

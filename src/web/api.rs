@@ -11,28 +11,19 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::auth::Verdict;
+use super::form::{self, Rejection};
 use super::App;
 use crate::manager::{ManagerError, SelfSignedOptions};
-use crate::pki::import::{Field, Upload, UploadFile};
-use zeroize::Zeroizing;
 
 /// Largest accepted JSON request body. The self-signed request is under 100 bytes.
 const MAX_JSON_BODY: usize = 4 * 1024;
-
-/// Largest accepted upload body: four files at the per-file limit plus the
-/// multipart framing.
-const MAX_UPLOAD_BODY: usize = 4 * crate::pki::import::MAX_FILE_BYTES + 16 * 1024;
-
-/// Time a client has to send a whole request body, so a slow upload cannot
-/// hold a connection slot for long.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 type Body = Full<Bytes>;
 
@@ -255,74 +246,28 @@ fn authenticate(
 /// site with the admin's cached Basic credentials.
 ///
 /// A JSON content type or the PUT method cannot be sent cross-site without a
-/// CORS preflight, which this server never approves; an Origin header, when
-/// present, must name the host the request was sent to. `media_type` is the
-/// content type the route accepts.
+/// CORS preflight, which this server never approves. An Origin header, or
+/// else a Referer header, must name the host the request was sent to. `media_type_expected`
+/// is the content type the route accepts.
 fn check_cross_site(
     request: &Request<Incoming>,
     media_type_expected: &str,
 ) -> Option<Response<Body>> {
-    let headers = request.headers();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if !media_type.eq_ignore_ascii_case(media_type_expected) {
-        return Some(error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            &format!("content type {content_type:?} is not accepted; send {media_type_expected}"),
-        ));
-    }
-    // No Origin header: not a browser's cross-site request.
-    let origin = headers.get(header::ORIGIN)?;
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.to_string())
-        });
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|origin| origin.strip_prefix("https://"))
-        .map(str::to_owned);
-    match (origin_host, host) {
-        (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(&host) => None,
-        _ => Some(error_response(
-            StatusCode::FORBIDDEN,
-            "cross-site-request",
-            "the Origin header does not name this camera; send the request from the camera's own page or without an Origin header",
-        )),
-    }
+    form::check_media_type(request.headers(), media_type_expected)
+        .and_then(|()| form::check_origin(request.headers(), request.uri()))
+        .err()
+        .map(rejection_response)
 }
 
-/// Reads a whole request body of at most `limit` bytes within [`BODY_TIMEOUT`].
+fn rejection_response(rejection: Rejection) -> Response<Body> {
+    error_response(rejection.status, rejection.kind, &rejection.message)
+}
+
+/// Reads a whole request body of at most `limit` bytes.
 async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Response<Body>> {
-    let collect = Limited::new(request.into_body(), limit).collect();
-    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            &format!("request body is larger than {limit} bytes; send only the key, certificate and chain"),
-        )),
-        Ok(Err(error)) => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            &format!("reading request body failed: {error}"),
-        )),
-        Err(_) => Err(error_response(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            &format!("the request body did not arrive within {} s; retry on a better connection", BODY_TIMEOUT.as_secs()),
-        )),
-    }
+    form::read_body(request, limit)
+        .await
+        .map_err(rejection_response)
 }
 
 /// Maps a manager error to its response.
@@ -354,62 +299,6 @@ fn manager_error_response(error: ManagerError) -> Response<Body> {
     }
 }
 
-/// Reads the multipart form fields `certificate`, `private_key`, `chain`,
-/// `pkcs12` (files) and `password` (text); any may be absent.
-async fn read_upload(content_type: &str, body: Bytes) -> Result<Upload, Response<Body>> {
-    let invalid =
-        |message: String| error_response(StatusCode::UNPROCESSABLE_ENTITY, "malformed", &message);
-    let boundary = multer::parse_boundary(content_type).map_err(|error| {
-        invalid(format!(
-            "the multipart form has no valid boundary ({error}); send multipart/form-data"
-        ))
-    })?;
-    let stream =
-        futures_util::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
-    let mut multipart = multer::Multipart::new(stream, boundary);
-    let mut upload = Upload::default();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(error) => {
-                return Err(invalid(format!(
-                    "the multipart form is broken: {error}; send it again"
-                )))
-            }
-        };
-        let name = field.name().unwrap_or("").to_owned();
-        let file_name = field.file_name().unwrap_or("").to_owned();
-        let data = field
-            .bytes()
-            .await
-            .map_err(|error| invalid(format!("field {name:?} could not be read: {error}")))?;
-        let kind = match name.as_str() {
-            "certificate" => Field::Certificate,
-            "private_key" => Field::PrivateKey,
-            "chain" => Field::Chain,
-            "pkcs12" => Field::Pkcs12,
-            "password" => {
-                let password = String::from_utf8(data.to_vec())
-                    .map_err(|_| invalid("the password is not valid UTF-8; type it again".into()))?;
-                upload.password = Some(Zeroizing::new(password));
-                continue;
-            }
-            other => {
-                return Err(invalid(format!(
-                    "unknown form field {other:?}; use certificate, private_key, chain, pkcs12 and password"
-                )))
-            }
-        };
-        upload.files.push(UploadFile {
-            field: kind,
-            name: file_name,
-            data: Zeroizing::new(data.to_vec()),
-        });
-    }
-    Ok(upload)
-}
-
 async fn upload_certificate(app: &App, request: Request<Incoming>) -> Response<Body> {
     let content_type = request
         .headers()
@@ -419,13 +308,13 @@ async fn upload_certificate(app: &App, request: Request<Incoming>) -> Response<B
         .to_owned();
     // NOTE: the raw body buffer (hyper's and multer's `Bytes`) is freed
     // without being wiped; the parsed fields and the password are zeroized.
-    let body = match read_body(request, MAX_UPLOAD_BODY).await {
+    let body = match read_body(request, form::MAX_UPLOAD_BODY).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let upload = match read_upload(&content_type, body).await {
-        Ok(upload) => upload,
-        Err(response) => return response,
+    let upload = match form::read_upload(&content_type, body).await {
+        Ok(form) => form.upload,
+        Err(rejection) => return rejection_response(rejection),
     };
     match app.manager.upload(upload).await {
         Ok(status) => json_response(StatusCode::OK, &*status),

@@ -246,7 +246,27 @@ impl Authenticator {
             // login prompt; it does not count as a failed login.
             return Verdict::Denied;
         };
-        if self.credentials_match(header) {
+        let decoded = header
+            .strip_prefix(b"Basic ")
+            .and_then(|encoded| STANDARD.decode(encoded.trim_ascii()).ok())
+            .map(Zeroizing::new);
+        let matched = decoded.is_some_and(|decoded| self.credentials_match(&decoded));
+        self.record_outcome(client, matched)
+    }
+
+    /// Checks a user name and password typed into the admin page's login
+    /// form from `client`, with the same slowdown as [`Self::check`].
+    pub fn check_login(&self, client: IpAddr, user: &str, password: &str) -> Verdict {
+        if let Some(wait) = self.lockout(client) {
+            return Verdict::SlowDown(wait);
+        }
+        let joined = Zeroizing::new(format!("{user}:{password}"));
+        let matched = self.credentials_match(joined.as_bytes());
+        self.record_outcome(client, matched)
+    }
+
+    fn record_outcome(&self, client: IpAddr, matched: bool) -> Verdict {
+        if matched {
             self.failures
                 .lock()
                 .expect("lock is not poisoned")
@@ -259,15 +279,9 @@ impl Authenticator {
         }
     }
 
-    fn credentials_match(&self, header: &[u8]) -> bool {
-        let Some(encoded) = header.strip_prefix(b"Basic ") else {
-            return false;
-        };
-        let Ok(decoded) = STANDARD.decode(encoded.trim_ascii()) else {
-            return false;
-        };
-        let decoded = Zeroizing::new(decoded);
-        let digest = aws_lc_rs::hmac::sign(&self.cache_key, &decoded);
+    /// Checks `user:password` bytes, as in a decoded Basic header.
+    fn credentials_match(&self, decoded: &[u8]) -> bool {
+        let digest = aws_lc_rs::hmac::sign(&self.cache_key, decoded);
         {
             let verified = self.verified.lock().expect("lock is not poisoned");
             if let Some(known) = verified.as_deref() {
@@ -277,7 +291,7 @@ impl Authenticator {
                 }
             }
         }
-        let Ok(text) = std::str::from_utf8(&decoded) else {
+        let Ok(text) = std::str::from_utf8(decoded) else {
             return false;
         };
         let Some((user, password)) = text.split_once(':') else {
@@ -386,6 +400,15 @@ mod tests {
             Verdict::Denied
         );
         assert_eq!(auth.check(client, Some(b"Bearer x")), Verdict::Denied);
+        let form_client: IpAddr = "127.0.0.4".parse().unwrap();
+        assert_eq!(
+            auth.check_login(form_client, "admin", "pw"),
+            Verdict::Allowed
+        );
+        assert_eq!(
+            auth.check_login(form_client, "admin", "pw2"),
+            Verdict::Denied
+        );
     }
 
     #[test]

@@ -4,10 +4,19 @@
 //! - [`api`]: routes and JSON responses.
 //! - [`auth`]: admin credentials and the login slowdown.
 //! - [`slots`]: which connections are idle, to close the idlest when full.
+//! - [`page`]: the admin page under `/admin/`, rendered from `templates/admin`.
+//! - [`session`]: login sessions and CSRF tokens of the admin page.
+//! - [`form`]: request checks and body readers shared by the API and the page.
+//! - [`i18n`]: the admin page's English and German text.
 
 pub mod api;
 pub mod auth;
+pub mod form;
+pub mod i18n;
+pub mod page;
+pub mod session;
 pub mod slots;
+mod view;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +57,13 @@ pub struct App {
     pub manager: ManagerHandle,
     /// Admin credential checks.
     pub auth: Authenticator,
+    /// Login sessions of the admin page.
+    pub sessions: session::Sessions,
+    /// Whether the board has a usable factory pair to go back to.
+    pub factory_available: bool,
+    /// The served certificate chain, for the downloads: byte for byte what
+    /// the TLS handshake sends.
+    pub resolver: Arc<crate::tls::CertResolver>,
 }
 
 /// Serves HTTPS on `listener` until `shutdown` completes, then lets open
@@ -152,7 +168,11 @@ async fn serve_connection(
         let app = app.clone();
         let busy = slot.busy();
         async move {
-            let response = api::handle(&app, peer, request).await;
+            let response = if page::owns(request.uri().path()) {
+                page::handle(&app, peer, request).await
+            } else {
+                api::handle(&app, peer, request).await
+            };
             drop(busy);
             Ok::<_, std::convert::Infallible>(response)
         }
