@@ -285,6 +285,48 @@ fn factory_pair_is_served_and_verifies() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(text.contains("ACCC8E-0043"), "{text}");
+
+    // After a self-signed certificate, the API goes back to the factory pair.
+    let password = server.password();
+    let post = |path: &str| {
+        let output = Command::new("curl")
+            .args(["--silent", "--insecure", "--request", "POST"])
+            .args(["--user", &format!("admin:{password}")])
+            .args(["--header", "content-type: application/json"])
+            .arg(format!("https://127.0.0.1:{}{path}", server.address.port()))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(
+        post("/api/v1/certificate/self-signed")["origin"],
+        "self-signed"
+    );
+    let status = post("/api/v1/certificate/factory");
+    assert_eq!(status["origin"], "factory", "{status}");
+    assert!(status["subject"].as_str().unwrap().contains("ACCC8E-0043"));
+}
+
+#[test]
+fn factory_return_without_factory_is_refused() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[]);
+    let output = Command::new("curl")
+        .args(["--silent", "--insecure", "--request", "POST"])
+        .args(["--user", &format!("admin:{}", server.password())])
+        .args(["--header", "content-type: application/json"])
+        .args(["--write-out", "\n%{http_code}"])
+        .arg(format!(
+            "https://127.0.0.1:{}/api/v1/certificate/factory",
+            server.address.port()
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "409");
+    let json: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["error"]["kind"], "no-factory");
 }
 
 #[test]

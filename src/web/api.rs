@@ -131,13 +131,27 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
             }
             create_csr(app, request).await
         }
+        (&Method::POST, "/api/v1/certificate/factory") => {
+            if let Some(denied) = authenticate(app, peer, &request) {
+                return denied;
+            }
+            if let Some(rejected) = check_cross_site(&request, "application/json") {
+                return rejected;
+            }
+            match app.manager.use_factory().await {
+                Ok(status) => json_response(StatusCode::OK, &*status),
+                Err(error) => manager_error_response(error),
+            }
+        }
         (
             &Method::GET | &Method::HEAD,
             "/api/v1/device-ca/root.pem" | "/api/v1/device-ca/root.cer",
         ) => device_ca_root(app, path.ends_with(".cer")),
         (_, "/") => method_not_allowed("GET, HEAD"),
         (_, "/api/v1/certificate") => method_not_allowed("GET, HEAD, PUT"),
-        (_, "/api/v1/certificate/self-signed" | "/api/v1/csr") => method_not_allowed("POST"),
+        (_, "/api/v1/certificate/self-signed" | "/api/v1/certificate/factory" | "/api/v1/csr") => {
+            method_not_allowed("POST")
+        }
         _ => error_response(
             StatusCode::NOT_FOUND,
             "not-found",
@@ -285,6 +299,12 @@ fn manager_error_response(error: ManagerError) -> Response<Body> {
         ),
         error @ ManagerError::ClockUnset { .. } => {
             error_response(StatusCode::CONFLICT, "clock-unset", &error.to_string())
+        }
+        error @ ManagerError::NoFactory => {
+            error_response(StatusCode::CONFLICT, "no-factory", &error.to_string())
+        }
+        error @ ManagerError::FactoryExpired { .. } => {
+            error_response(StatusCode::CONFLICT, "factory-expired", &error.to_string())
         }
         ManagerError::Stopped => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
