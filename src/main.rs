@@ -587,7 +587,13 @@ fn factory(command: FactoryCommand) -> CommandResult {
                 (Some(years), _) => years,
                 (None, Some(board)) => {
                     camcertd::config::BoardProfile::load(&board)
-                        .map_err(|err| err.to_string())?
+                        .map_err(|err| match err {
+                            camcertd::config::ConfigError::Read { path, source } => format!(
+                                "--board {}: cannot read it: {source}; give the path of board/NAME/profile.toml from the repository root, or a full path",
+                                path.display()
+                            ),
+                            other => format!("--board: {other}"),
+                        })?
                         .factory_validity_years
                 }
                 (None, None) => return Err("give --board PROFILE or --years N".into()),

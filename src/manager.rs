@@ -135,10 +135,32 @@ impl Status {
                 message: format!("the issuer {} is not in the stored chain; clients that do not already have it cannot verify the certificate, so upload the full chain", info.issuer),
             });
         }
-        let reaches_root = match chain.last() {
-            Some(top) => top.subject == top.issuer,
-            None => info.subject == info.issuer,
-        };
+        let above_leaf: Vec<Vec<u8>> = certified.cert[1..]
+            .iter()
+            .map(|der| der.to_vec())
+            .chain(
+                rustls_pki_types::CertificateDer::pem_slice_iter(stored.pair.root_pem.as_bytes())
+                    .flatten()
+                    .map(|der| der.to_vec()),
+            )
+            .collect();
+        let not_ca: Vec<String> = above_leaf
+            .iter()
+            .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+            .filter(|(_, cert)| !cert.is_ca())
+            .map(|(_, cert)| cert.subject().to_string())
+            .collect();
+        if !not_ca.is_empty() {
+            warnings.push(Warning {
+                kind: WarningKind::IssuerNotCa,
+                message: format!("the chain holds {}, which is not a CA certificate (basicConstraints CA:TRUE is missing), so clients refuse the chain; upload the chain your CA issued", not_ca.join(", ")),
+            });
+        }
+        let reaches_root = not_ca.is_empty()
+            && match chain.last() {
+                Some(top) => top.subject == top.issuer,
+                None => info.subject == info.issuer,
+            };
         let addresses = addresses
             .iter()
             .map(|address| AddressCoverage {

@@ -559,3 +559,98 @@ fn uploaded_root_is_stored_not_sent() {
     let stored_root = std::fs::read_to_string(active_dir(state.path()).join("root.pem")).unwrap();
     assert!(stored_root.contains("BEGIN CERTIFICATE"));
 }
+
+#[test]
+fn chain_of_a_non_ca_is_flagged() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
+    // An "issuer" that is an ordinary server certificate, not a CA.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Not A CA",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+            &path("issuer.key"),
+            "-out",
+            &path("issuer.pem"),
+        ],
+        b"",
+    );
+    openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=cam",
+            "-keyout",
+            &path("leaf.key"),
+            "-out",
+            &path("leaf.csr"),
+        ],
+        b"",
+    );
+    std::fs::write(
+        work.path().join("leaf.ext"),
+        "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "20",
+            "-in",
+            &path("leaf.csr"),
+            "-CA",
+            &path("issuer.pem"),
+            "-CAkey",
+            &path("issuer.key"),
+            "-extfile",
+            &path("leaf.ext"),
+            "-out",
+            &path("leaf.pem"),
+        ],
+        b"",
+    );
+    let output = Command::new("curl")
+        .args(["--silent", "--insecure", "--request", "PUT"])
+        .args(["--user", &format!("admin:{}", server.password())])
+        .args(["--form", &format!("certificate=@{}", path("leaf.pem"))])
+        .args(["--form", &format!("private_key=@{}", path("leaf.key"))])
+        .args(["--form", &format!("chain=@{}", path("issuer.pem"))])
+        .arg(format!(
+            "https://127.0.0.1:{}/api/v1/certificate",
+            server.address.port()
+        ))
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["origin"], "uploaded", "{json}");
+    assert_eq!(json["reaches_root"], false, "{json}");
+    let kinds: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|warning| warning["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"issuer-not-ca"), "{kinds:?}");
+}

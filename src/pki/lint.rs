@@ -28,6 +28,9 @@ pub enum WarningKind {
     AddressNotCovered,
     /// The certificate's issuer is not in the uploaded chain.
     IssuerNotFound,
+    /// A certificate above the leaf is not a CA (no basicConstraints
+    /// CA:TRUE), so clients refuse the chain.
+    IssuerNotCa,
 }
 
 /// One warning: its kind and a sentence on what happens and what to do.

@@ -99,7 +99,7 @@ pub fn check_media_type(headers: &HeaderMap, expected: &str) -> Result<(), Rejec
     Err(Rejection::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported-media-type",
-        format!("content type {content_type:?} is not accepted; send {expected}"),
+        format!("content type {content_type:?} is not accepted; send Content-Type: {expected}, also with an empty body"),
     ))
 }
 

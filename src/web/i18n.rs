@@ -168,6 +168,7 @@ pub struct Catalogue {
     pub warn_negative_serial: &'static str,
     pub warn_ip_as_dns_name: &'static str,
     pub warn_issuer_not_found: &'static str,
+    pub warn_issuer_not_ca: &'static str,
 
     pub self_signed_heading: &'static str,
     pub self_signed_intro: &'static str,
@@ -299,6 +300,7 @@ static EN: Catalogue = Catalogue {
     warn_negative_serial: "The serial number is negative, which RFC 5280 forbids and some clients reject. Ask the issuing CA for a new certificate.",
     warn_ip_as_dns_name: "A DNS name in the certificate is an IP address, which browsers never match. Request the certificate with that address as an IP address entry.",
     warn_issuer_not_found: "The issuer of the certificate is not in the stored chain, so clients without it cannot verify the certificate. Upload the certificate again with the full chain.",
+    warn_issuer_not_ca: "A certificate in the chain is not a certificate authority, so clients refuse the chain. Upload the chain that your certificate authority issued.",
 
     self_signed_heading: "Create a self-signed certificate",
     self_signed_intro: "The new certificate names the camera's current addresses and names. Each device warns about it until the certificate is trusted there.",
@@ -430,6 +432,7 @@ static DE: Catalogue = Catalogue {
     warn_negative_serial: "Die Seriennummer ist negativ, was RFC 5280 verbietet und manche Clients ablehnen. Fordern Sie bei der ausstellenden CA ein neues Zertifikat an.",
     warn_ip_as_dns_name: "Ein DNS-Name im Zertifikat ist eine IP-Adresse, die Browser nie zuordnen. Beantragen Sie das Zertifikat mit dieser Adresse als IP-Adress-Eintrag.",
     warn_issuer_not_found: "Der Aussteller des Zertifikats fehlt in der gespeicherten Kette, deshalb können Clients ohne ihn das Zertifikat nicht prüfen. Laden Sie das Zertifikat mit der vollständigen Kette erneut hoch.",
+    warn_issuer_not_ca: "Ein Zertifikat der Kette ist keine Zertifizierungsstelle, deshalb lehnen Clients die Kette ab. Laden Sie die Kette hoch, die Ihre Zertifizierungsstelle ausgestellt hat.",
 
     self_signed_heading: "Selbstsigniertes Zertifikat erstellen",
     self_signed_intro: "Das neue Zertifikat nennt die aktuellen Adressen und Namen der Kamera. Jedes Gerät warnt davor, bis es dem Zertifikat vertraut.",

@@ -202,6 +202,7 @@ pub fn warnings(status: &Status, lang: Lang, now: OffsetDateTime) -> Vec<String>
                 fill(t.warn_long_validity, &[("days", &days.to_string())])
             }
             WarningKind::IssuerNotFound => t.warn_issuer_not_found.to_owned(),
+            WarningKind::IssuerNotCa => t.warn_issuer_not_ca.to_owned(),
             // Listed above from the current addresses, one per address.
             WarningKind::AddressNotCovered => continue,
         };
