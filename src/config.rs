@@ -121,6 +121,9 @@ pub struct ServerConfig {
     /// Address and port of the HTTPS listener. Default `127.0.0.1:8443`;
     /// camera boards use `0.0.0.0:443`.
     pub https_listen: SocketAddr,
+    /// Address and port of a plain-HTTP listener that redirects every
+    /// request to HTTPS, such as `0.0.0.0:80`. Default `None`: off.
+    pub http_listen: Option<SocketAddr>,
     /// Connections open at once. When all are taken, a new client closes
     /// the one idle the longest (in its handshake, sending headers, or
     /// between requests); it waits only while every connection has a
@@ -139,6 +142,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             https_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_listen: None,
             max_connections: 64,
             handshake_timeout_secs: 10,
             header_timeout_secs: 10,
@@ -429,6 +433,9 @@ pub struct BoardProfile {
     pub default_key_type: KeyType,
     /// HTTPS listen address and port.
     pub https_listen: SocketAddr,
+    /// Plain-HTTP listener that redirects to HTTPS; absent means off.
+    #[serde(default)]
+    pub http_listen: Option<SocketAddr>,
     /// User the service runs as after binding its port.
     pub service_user: String,
 }

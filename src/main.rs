@@ -301,10 +301,17 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
                 "cannot listen on {address}: {err}; stop the other service on that port or choose another with --https-listen"
             )
         })?;
+        // Both ports are bound before dropping root, since cameras use 443 and 80.
+        let http_listener = match config.server.http_listen {
+            Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(|err| {
+                format!("cannot listen on {address} (server.http_listen): {err}; stop the other service on that port, choose another, or remove server.http_listen")
+            })?),
+            None => None,
+        };
         if let Some(user) = &config.server.user {
             switch_user(user, &config.store.state_dir)?;
         }
-        camcertd::service::run(config, listener, shutdown_signal()?)
+        camcertd::service::run(config, listener, http_listener, shutdown_signal()?)
             .await
             .map_err(|err| Failure::from(err.to_string()))
     })

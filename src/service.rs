@@ -37,6 +37,7 @@ pub enum ServiceError {
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    http_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let store = Store::open(&config.store.state_dir, config.store.factory_dir.as_deref())?;
@@ -74,10 +75,20 @@ pub async fn run(
         handshake_timeout: Duration::from_secs(config.server.handshake_timeout_secs),
         header_timeout: Duration::from_secs(config.server.header_timeout_secs),
     };
+    let https_port = listener.local_addr().map_or(443, |address| address.port());
+    let redirect_task = http_listener.map(|http_listener| {
+        if let Ok(address) = http_listener.local_addr() {
+            tracing::info!(%address, "listening for plain HTTP, redirecting to HTTPS");
+        }
+        tokio::spawn(web::redirect::run(http_listener, https_port))
+    });
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "listening for HTTPS");
     }
     web::run(listener, tls_config, app, limits, shutdown).await;
+    if let Some(task) = redirect_task {
+        task.abort();
+    }
 
     // With the web server, the SIGHUP task and the watcher gone, the manager
     // sees its last handle dropped, finishes the command in progress and stops. A connection

@@ -40,6 +40,7 @@ fn profile_matches_board_config() {
 
         assert_eq!(profile.name, board);
         assert_eq!(config.server.https_listen, profile.https_listen, "{board}");
+        assert_eq!(config.server.http_listen, profile.http_listen, "{board}");
         assert_eq!(
             config.server.user.as_deref(),
             Some(profile.service_user.as_str()),

@@ -545,3 +545,79 @@ fn sighup_serves_certificate_from_command_line() {
         "{text}"
     );
 }
+
+#[test]
+fn plain_http_redirects_to_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("camcertd.toml");
+    std::fs::write(&config, "[server]\nhttp_listen = \"127.0.0.1:0\"\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let line = server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|line| line.contains("listening for plain HTTP"))
+        .cloned()
+        .expect("the plain-HTTP listener is logged before the HTTPS one");
+    let http = line
+        .split("address=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let https_port = server.address.port();
+
+    let location = |path: &str, host: Option<&str>| {
+        let mut command = Command::new("curl");
+        command.args([
+            "--silent",
+            "--output",
+            "/dev/null",
+            "--write-out",
+            "%{http_code} %{redirect_url}",
+        ]);
+        if let Some(host) = host {
+            command.args(["--header", &format!("Host: {host}")]);
+        }
+        let output = command
+            .arg(format!("http://{http}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(
+        location("/", None),
+        format!("301 https://127.0.0.1:{https_port}/admin/")
+    );
+    assert_eq!(
+        location("/admin/webserver?lang=de", Some("cam-0042.local")),
+        format!("301 https://cam-0042.local:{https_port}/admin/webserver?lang=de")
+    );
+    // A Host header that is not a plain host name cannot steer the redirect.
+    assert_eq!(
+        location("/", Some("evil.example/x")),
+        format!("301 https://127.0.0.1:{https_port}/admin/")
+    );
+
+    // The redirected URL answers over HTTPS.
+    let output = Command::new("curl")
+        .args([
+            "--silent",
+            "--insecure",
+            "--location",
+            "--write-out",
+            "%{http_code}",
+            "--output",
+            "/dev/null",
+        ])
+        .arg(format!("http://{http}/admin/login"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "200");
+}

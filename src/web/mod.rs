@@ -5,6 +5,7 @@
 //! - [`auth`]: admin credentials and the login slowdown.
 //! - [`slots`]: which connections are idle, to close the idlest when full.
 //! - [`page`]: the admin page under `/admin/`, rendered from `templates/admin`.
+//! - [`redirect`]: the optional plain-HTTP listener that redirects to HTTPS.
 //! - [`session`]: login sessions and CSRF tokens of the admin page.
 //! - [`form`]: request checks and body readers shared by the API and the page.
 //! - [`i18n`]: the admin page's English and German text.
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod form;
 pub mod i18n;
 pub mod page;
+pub mod redirect;
 pub mod session;
 pub mod slots;
 mod view;

@@ -21,8 +21,8 @@
 //! credentials, so a browser that cached them for the API cannot be made to
 //! change anything here. No GET changes state.
 //!
-//! TODO: a plain-HTTP listener that redirects browsers to `/admin/` over
-//! HTTPS; until then an admin has to type `https://`.
+//! With `server.http_listen` set, [`super::redirect`] sends browsers that
+//! type the bare address here over HTTPS.
 
 use std::net::SocketAddr;
 
