@@ -1123,4 +1123,16 @@ async fn device_ca_signer_offers_root() {
     let root = get(server.address, "/api/v1/device-ca/root.pem", &[]).await;
     assert_eq!(root.status, StatusCode::OK);
     assert!(root.text().starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // Over 825 days, "Check" says the camera's root will not sign it.
+    let csrf = token(&html, "/admin/webserver/self-signed");
+    let check = post_form(
+        server.address,
+        "/admin/webserver/self-signed",
+        &cookie,
+        &format!("action=check&validity=900&unit=days&key_type=ecdsa-p256&key=keep&signer=device-ca&csrf={csrf}"),
+    )
+    .await;
+    let note = element_text(&check.text(), "validity-note");
+    assert!(note.contains("signs at most 825 days"), "{note}");
 }

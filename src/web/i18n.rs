@@ -186,6 +186,7 @@ pub struct Catalogue {
     pub apple_hint: &'static str,
     pub apple_note: &'static str,
     pub apple_ok: &'static str,
+    pub apple_refused: &'static str,
     pub validity_invalid: &'static str,
 
     pub upload_heading: &'static str,
@@ -318,6 +319,7 @@ static EN: Catalogue = Catalogue {
     apple_hint: "iPhones, iPads and Macs accept at most 825 days (2 years and 95 days). Check shows whether your choice fits.",
     apple_note: "{days} days is more than 825: iPhones, iPads and Macs will refuse this certificate, even when trusted.",
     apple_ok: "{days} days is within the 825-day limit of iPhones, iPads and Macs.",
+    apple_refused: "{days} days is more than 825: the camera's own root signs at most 825 days, so that iPhones, iPads and Macs accept its certificates. Choose 825 days or fewer, or sign the certificate by itself.",
     validity_invalid: "Enter the validity as a whole number greater than zero.",
 
     upload_heading: "Upload a certificate",
@@ -450,6 +452,7 @@ static DE: Catalogue = Catalogue {
     apple_hint: "iPhones, iPads und Macs akzeptieren höchstens 825 Tage (2 Jahre und 95 Tage). Prüfen zeigt, ob Ihre Wahl passt.",
     apple_note: "{days} Tage sind mehr als 825: iPhones, iPads und Macs werden dieses Zertifikat ablehnen, auch wenn sie ihm vertrauen.",
     apple_ok: "{days} Tage liegen innerhalb der Grenze von 825 Tagen für iPhones, iPads und Macs.",
+    apple_refused: "{days} Tage sind mehr als 825: Die eigene Stammzertifizierungsstelle der Kamera signiert höchstens 825 Tage, damit iPhones, iPads und Macs ihre Zertifikate akzeptieren. Wählen Sie höchstens 825 Tage oder lassen Sie das Zertifikat sich selbst signieren.",
     validity_invalid: "Geben Sie die Gültigkeit als ganze Zahl größer als null ein.",
 
     upload_heading: "Zertifikat hochladen",

@@ -590,10 +590,11 @@ async fn self_signed(
     let days = options.validity_days.unwrap_or_default();
     let over_apple_limit = i64::try_from(days).map_or(true, |days| days > APPLE_MAX_VALIDITY_DAYS);
     if field(fields, "action") != Some("create") {
-        let template = if over_apple_limit {
-            t.apple_note
-        } else {
-            t.apple_ok
+        // The camera-local root refuses such leaves instead of issuing them.
+        let template = match (over_apple_limit, form.device_ca) {
+            (true, true) => t.apple_refused,
+            (true, false) => t.apple_note,
+            (false, _) => t.apple_ok,
         };
         form.note = Some(fill(template, &[("days", &days.to_string())]));
         form.note_warns = over_apple_limit;
