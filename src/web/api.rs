@@ -355,8 +355,9 @@ fn manager_error_response(error: ManagerError) -> Response<Body> {
 }
 
 /// Reads the multipart form fields `certificate`, `private_key`, `chain`,
-/// `pkcs12` (files) and `password` (text); any may be absent.
-async fn read_upload(content_type: &str, body: Bytes) -> Result<Upload, Response<Body>> {
+/// `pkcs12` (files) and `password` (text); any may be absent. On error it
+/// returns the 422 response to send. Public for the fuzz targets.
+pub async fn read_upload(content_type: &str, body: Bytes) -> Result<Upload, Response<Body>> {
     let invalid =
         |message: String| error_response(StatusCode::UNPROCESSABLE_ENTITY, "malformed", &message);
     let boundary = multer::parse_boundary(content_type).map_err(|error| {
