@@ -8,6 +8,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use camcertd::pki::import::RejectKind;
+
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_entry;
 
@@ -30,34 +32,70 @@ fn regression_inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Runs `work` on its own thread and returns its result. Fails, naming
+/// `input`, if it panics or takes longer than [`TIME_LIMIT`].
+fn within_time_limit<T: Send + 'static>(
+    target: &str,
+    input: &Path,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (sender, receiver) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        let _ = sender.send(work());
+    });
+    match receiver.recv_timeout(TIME_LIMIT) {
+        Ok(result) => {
+            worker.join().expect("worker finished");
+            result
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("{target}: {} panicked", input.display())
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+            "{target}: {} did not return within {} s",
+            input.display(),
+            TIME_LIMIT.as_secs()
+        ),
+    }
+}
+
 /// Runs `entry` on every saved input of `target` and fails on the first
 /// panic or overrun, naming the file.
 fn replay(target: &str, entry: fn(&[u8])) {
-    let files = regression_inputs(target);
-    for path in &files {
-        let data = std::fs::read(path).expect("reading a regression input");
-        let (sender, receiver) = mpsc::channel();
-        let worker = thread::spawn(move || {
-            entry(&data);
-            let _ = sender.send(());
-        });
-        match receiver.recv_timeout(TIME_LIMIT) {
-            Ok(()) => worker.join().expect("worker finished"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                panic!("{target}: {} panicked", path.display())
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                "{target}: {} did not return within {} s",
-                path.display(),
-                TIME_LIMIT.as_secs()
-            ),
-        }
+    for path in regression_inputs(target) {
+        let data = std::fs::read(&path).expect("reading a regression input");
+        within_time_limit(target, &path, move || entry(&data));
     }
 }
 
 #[test]
 fn upload_regressions_return() {
-    replay("upload", fuzz_entry::run_upload);
+    replay("upload", |data| {
+        let _ = fuzz_entry::run_upload(data);
+    });
+}
+
+#[test]
+fn costly_key_encryption_is_malformed() {
+    let files: Vec<PathBuf> = regression_inputs("upload")
+        .into_iter()
+        .filter(|path| path.to_string_lossy().contains("encrypted-pkcs8-"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for path in files {
+        let data = std::fs::read(&path).expect("reading a regression input");
+        let result = within_time_limit("upload", &path, move || fuzz_entry::run_upload(&data));
+        let error = match result {
+            Ok(_) => panic!("{} was accepted", path.display()),
+            Err(error) => error,
+        };
+        assert_eq!(error.kind, RejectKind::Malformed, "{}", error.message);
+        assert!(
+            error.message.contains("export the key again"),
+            "{}",
+            error.message
+        );
+    }
 }
 
 #[test]

@@ -93,14 +93,14 @@ pub fn decode_upload(mut data: &[u8]) -> UploadInput {
 }
 
 /// Runs the upload parser and checks ([`import::import`]) on one input.
-pub fn run_upload(data: &[u8]) {
+pub fn run_upload(data: &[u8]) -> Result<import::Imported, import::ImportError> {
     let input = decode_upload(data);
-    let _ = import::import(
+    import::import(
         &input.upload,
         UPLOAD_NOW,
         &UPLOAD_ADDRESSES,
         input.pending_key.as_deref(),
-    );
+    )
 }
 
 /// Runs the multipart form parser on one input: the first line (up to `\n`)

@@ -336,6 +336,10 @@ fn read_pkcs12(
     password: Option<&str>,
     found: &mut Found,
 ) -> Result<(), ImportError> {
+    // TODO: p12-keystore 0.4 bounds each key derivation on its own (1000000
+    // iterations, 1 GiB of scrypt memory) but not their sum over all bags, so a
+    // crafted file can still cost far more than `MAX_PBKDF2_ITERATIONS` and
+    // `MAX_SCRYPT_MEMORY_BYTES` allow for an encrypted PKCS#8 key.
     let archive = p12_keystore::Pkcs12Archive::from_pkcs12(&file.data, password.unwrap_or(""));
     let archive = match archive {
         Ok(archive) => archive,
