@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Write the seed inputs of every fuzz target into corpus/<target>/.
 
-Upload and multipart seeds come from the upload corpus (a folder per case and
-a cases.json naming which file goes into which upload field); configuration
-seeds from the boards' camcertd.toml; netlink seeds are built here.
+Upload and multipart seeds come from the upload corpus, which has a folder
+per case and a cases.json naming which file goes into which upload field.
+Configuration seeds are the boards' camcertd.toml files, and netlink seeds
+are built here.
 
 Usage: seed.py REPOSITORY UPLOAD_CORPUS_DIR
 """
@@ -31,7 +32,7 @@ def record(tag, data):
 
 
 def multipart(parts):
-    """Builds a multipart/form-data body as curl -F sends it."""
+    """Builds a multipart/form-data body in the shape curl -F sends."""
     body = b""
     for name, file_name, data in parts:
         disposition = f'form-data; name="{name}"'
@@ -83,7 +84,7 @@ def seed_configs(repository, out):
 
 
 def netlink_message(kind, payload_length):
-    """An nlmsghdr (length, type, flags, sequence, port id) and a zero payload."""
+    """Builds an nlmsghdr (length, type, flags, sequence, port id) and a zero payload."""
     length = 16 + payload_length
     header = struct.pack("=IHHII", length, kind, 0, 1, 0)
     padding = (-length) % 4
