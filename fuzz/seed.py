@@ -9,6 +9,7 @@ are built here.
 Usage: seed.py REPOSITORY UPLOAD_CORPUS_DIR
 """
 
+import base64
 import hashlib
 import json
 import pathlib
@@ -18,6 +19,7 @@ import sys
 # Record tags of the upload target's input format (see src/lib.rs).
 TAGS = {"certificate": 0, "private_key": 1, "chain": 2, "pkcs12": 3, "password_file": 4}
 PENDING_KEY_TAG = 5
+ENCRYPTED_KEY_DER_TAG = 6
 BOUNDARY = "camcertd-fuzz-boundary"
 
 
@@ -72,6 +74,19 @@ def seed_uploads(corpus, out):
     cert = (corpus / first["dir"] / first["upload"]["certificate"]).read_bytes()
     key = (corpus / first["dir"] / first["upload"]["private_key"]).read_bytes()
     save(out / "upload", record(0, cert) + record(PENDING_KEY_TAG, key))
+    # Encrypted keys again as DER, so mutations reach their parameters.
+    for case in cases:
+        files = case["upload"]
+        key = corpus / case["dir"] / files.get("private_key", "")
+        if "private_key" not in files or b"ENCRYPTED PRIVATE KEY" not in key.read_bytes():
+            continue
+        lines = key.read_text().splitlines()
+        der = base64.b64decode("".join(line for line in lines if not line.startswith("-----")))
+        records = record(0, (corpus / case["dir"] / files["certificate"]).read_bytes())
+        records += record(ENCRYPTED_KEY_DER_TAG, der)
+        if "password_file" in files:
+            records += record(TAGS["password_file"], (corpus / case["dir"] / files["password_file"]).read_bytes())
+        save(out / "upload", records)
     print(f"seeded upload and multipart from {len(cases)} corpus cases")
 
 

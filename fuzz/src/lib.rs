@@ -38,6 +38,12 @@ pub const TAG_PKCS12: u8 = 3;
 pub const TAG_PASSWORD: u8 = 4;
 /// Tag of the pending CSR key (PEM text).
 pub const TAG_PENDING_KEY: u8 = 5;
+/// Tag of an encrypted PKCS#8 key in DER, uploaded as a PEM `ENCRYPTED
+/// PRIVATE KEY` block in the `private_key` field. Mutating the DER reaches
+/// the encryption parameters, which base64 would hide from the fuzzer.
+pub const TAG_ENCRYPTED_KEY_DER: u8 = 6;
+/// Number of record tags; a tag byte is taken modulo this.
+const TAG_COUNT: u8 = 7;
 
 /// An upload decoded from fuzzer input, with the pending CSR key that
 /// [`import::import`] takes beside it.
@@ -50,7 +56,7 @@ pub struct UploadInput {
 
 /// Decodes fuzzer input into an upload.
 ///
-/// The input is a sequence of records: one tag byte (taken modulo 6, see the
+/// The input is a sequence of records: one tag byte (taken modulo 7, see the
 /// `TAG_*` constants), a little-endian `u16` length, then that many bytes. A
 /// length past the end takes the rest of the input, so every byte string
 /// decodes. Text records (password, pending key) are decoded as lossy UTF-8.
@@ -64,7 +70,7 @@ pub fn decode_upload(mut data: &[u8]) -> UploadInput {
         };
         let (value, rest) = rest.split_at(length.min(rest.len()));
         data = rest;
-        let field = match tag % 6 {
+        let field = match tag % TAG_COUNT {
             TAG_CERTIFICATE => Field::Certificate,
             TAG_PRIVATE_KEY => Field::PrivateKey,
             TAG_CHAIN => Field::Chain,
@@ -78,7 +84,16 @@ pub fn decode_upload(mut data: &[u8]) -> UploadInput {
                 pending_key = Some(String::from_utf8_lossy(value).into_owned());
                 continue;
             }
-            _ => unreachable!("a tag modulo 6 is one of the six tags"),
+            TAG_ENCRYPTED_KEY_DER => {
+                let block = pem::Pem::new("ENCRYPTED PRIVATE KEY", value.to_vec());
+                upload.files.push(UploadFile {
+                    field: Field::PrivateKey,
+                    name: String::new(),
+                    data: Zeroizing::new(pem::encode(&block).into_bytes()),
+                });
+                continue;
+            }
+            _ => unreachable!("a tag modulo TAG_COUNT is one of the tags"),
         };
         upload.files.push(UploadFile {
             field,
