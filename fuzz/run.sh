@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Seeds and runs every fuzz target for SECONDS each (default 60), one after
+# the other with one job, then prints executions, coverage and crashes.
+#
+# Usage: bash fuzz/run.sh [SECONDS] [TARGET...]
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). cargo-fuzz uses
+# nightly compiler flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain accept
+# them. Crashing inputs land in fuzz/artifacts/<target>/; copy each one to
+# fuzz/regressions/<target>/ once it is fixed.
+set -euo pipefail
+
+seconds="${1:-60}"
+shift || true
+targets=("$@")
+if [ "${#targets[@]}" -eq 0 ]; then
+    targets=(upload multipart config netlink)
+fi
+
+repository="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repository"
+export RUSTC_BOOTSTRAP=1
+
+python3 fuzz/seed.py "$repository" "$repository/../shared/corpus"
+for target in "${targets[@]}"; do
+    # Earlier findings are seeds too, so a regression is rechecked first.
+    if [ -d "fuzz/regressions/$target" ]; then
+        cp fuzz/regressions/"$target"/* "fuzz/corpus/$target/" 2>/dev/null || true
+    fi
+done
+
+# NOTE: no sanitizer (-s none). camcertd forbids unsafe code, so its
+# findings are panics, hangs and memory growth, which libFuzzer catches
+# without one. Memory errors in C code (aws-lc) would go unseen.
+# Debug assertions (-a) turn integer overflow into a panic.
+cargo fuzz build -s none -a
+
+mkdir -p fuzz/logs
+status=0
+for target in "${targets[@]}"; do
+    log="fuzz/logs/$target.log"
+    echo "== $target: ${seconds} s"
+    set +e
+    cargo fuzz run -s none -a "$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$seconds" -jobs=1 -workers=1 \
+        -rss_limit_mb=512 -timeout=5 \
+        -print_final_stats=1 >"$log" 2>&1
+    result=$?
+    # With -jobs, libFuzzer also leaves the run's output in fuzz-0.log, which
+    # it has already copied to its own output.
+    rm -f fuzz-0.log
+    set -e
+    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" | sort -u || true
+    if [ "$result" -ne 0 ]; then
+        status=1
+        echo "$target: finding, see $log"
+        grep -E 'panicked|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" || true
+    fi
+done
+exit "$status"
