@@ -1124,6 +1124,20 @@ async fn device_ca_signer_offers_root() {
     assert_eq!(root.status, StatusCode::OK);
     assert!(root.text().starts_with("-----BEGIN CERTIFICATE-----"));
 
+    // The page gives the root's fingerprint for checking it out of band,
+    // and says what trusting the root means.
+    let fingerprint = openssl(
+        &["x509", "-noout", "-fingerprint", "-sha256"],
+        root.text().as_bytes(),
+    );
+    let fingerprint = fingerprint.trim().rsplit('=').next().unwrap().to_owned();
+    assert!(
+        element_text(&html, "root-fingerprint").ends_with(&fingerprint),
+        "{}",
+        element_text(&html, "root-fingerprint")
+    );
+    assert!(element_text(&html, "signer-tradeoff").contains("trusts it once"));
+
     // Over 825 days, "Check" says the camera's root will not sign it.
     let csrf = token(&html, "/admin/webserver/self-signed");
     let check = post_form(

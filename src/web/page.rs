@@ -423,6 +423,12 @@ fn page(app: &App, id: &str, lang: Lang) -> WebserverPage {
         cert: CertificateView::new(&status, lang, OffsetDateTime::now_utc()),
         chain_download: served.cert.len() > 1,
         root_download: app.manager.device_ca_certificate().is_some(),
+        root_fingerprint: app
+            .manager
+            .device_ca_certificate()
+            .and_then(|pem| ::pem::parse(pem).ok())
+            .and_then(|block| crate::pki::CertificateInfo::from_der(block.contents()).ok())
+            .map(|info| info.sha256_fingerprint),
         factory_available: app.factory_available,
         form: SelfSignedForm::initial(&status),
         key_types: KeyType::ALL.iter().map(|key| key.as_str()).collect(),

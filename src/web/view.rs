@@ -308,6 +308,9 @@ pub struct WebserverPage {
     pub chain_download: bool,
     /// Whether the camera has its own root to download.
     pub root_download: bool,
+    /// The SHA-256 fingerprint of the camera's own root, to compare out of
+    /// band with what a device imported.
+    pub root_fingerprint: Option<String>,
     pub factory_available: bool,
     pub form: SelfSignedForm,
     pub key_types: Vec<&'static str>,
