@@ -106,17 +106,38 @@ async fn served_leaf(address: SocketAddr) -> Vec<u8> {
 }
 
 /// Logs in through the form and returns the `Cookie` header value.
-async fn login(server: &Server) -> String {
-    let fields = format!("user=admin&password={}", server.password());
-    let reply = send(
+/// Loads the login form and returns its cookie and CSRF token.
+async fn login_form(server: &Server) -> (String, String) {
+    let reply = get(server.address, "/admin/login", &[]).await;
+    let cookie = reply.header("set-cookie");
+    assert!(cookie.starts_with("camcertd_login="), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    (cookie, token(&reply.text(), "/admin/login"))
+}
+
+/// Posts the login form with `password`, as a browser that loaded it does.
+async fn post_login(server: &Server, password: &str, extra: &[(&str, &str)]) -> Reply {
+    let (cookie, csrf) = login_form(server).await;
+    let mut headers = vec![
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    headers.extend_from_slice(extra);
+    send(
         server.address,
         "POST",
         "/admin/login",
-        &[
-            ("origin", "https://127.0.0.1"),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        fields.into_bytes(),
+        &headers,
+        format!("csrf={csrf}&user=admin&password={password}").into_bytes(),
+    )
+    .await
+}
+
+async fn login(server: &Server) -> String {
+    let reply = post_login(
+        server,
+        &server.password(),
+        &[("origin", "https://127.0.0.1")],
     )
     .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
@@ -308,27 +329,43 @@ async fn page_needs_login_not_basic() {
 async fn login_sets_strict_session_cookie() {
     let state = tempfile::tempdir().unwrap();
     let server = Server::start(state.path(), &[]);
-    let wrong = send(
-        server.address,
-        "POST",
-        "/admin/login",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        b"user=admin&password=wrong".to_vec(),
-    )
-    .await;
+    let wrong = post_login(&server, "wrong", &[]).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
-    assert_eq!(wrong.header("set-cookie"), "");
+    assert!(!wrong.header("set-cookie").contains("camcertd_session"));
     assert!(wrong.text().contains("id=\"error\""), "{}", wrong.text());
 
-    let fields = format!("user=admin&password={}", server.password());
-    let right = send(
+    // Without the login form's cookie and token, even the right password
+    // does not log in, so another site cannot log a browser in.
+    let forged = send(
         server.address,
         "POST",
         "/admin/login",
         &[("content-type", "application/x-www-form-urlencoded")],
-        fields.into_bytes(),
+        format!("user=admin&password={}", server.password()).into_bytes(),
     )
     .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!forged.header("set-cookie").contains("camcertd_session"));
+    let (cookie, _) = login_form(&server).await;
+    let (_, other_token) = login_form(&server).await;
+    let mismatched = send(
+        server.address,
+        "POST",
+        "/admin/login",
+        &[
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        format!(
+            "csrf={other_token}&user=admin&password={}",
+            server.password()
+        )
+        .into_bytes(),
+    )
+    .await;
+    assert_eq!(mismatched.status, StatusCode::FORBIDDEN);
+
+    let right = post_login(&server, &server.password(), &[]).await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     assert_eq!(right.header("location"), "/admin/webserver");
     let cookie = right.header("set-cookie");
@@ -337,15 +374,10 @@ async fn login_sets_strict_session_cookie() {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
     }
 
-    let foreign = send(
-        server.address,
-        "POST",
-        "/admin/login",
-        &[
-            ("origin", "https://attacker.example"),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ],
-        format!("user=admin&password={}", server.password()).into_bytes(),
+    let foreign = post_login(
+        &server,
+        &server.password(),
+        &[("origin", "https://attacker.example")],
     )
     .await;
     assert_eq!(foreign.status, StatusCode::FORBIDDEN);
@@ -358,14 +390,7 @@ async fn failed_logins_slow_down() {
     let server = Server::start(state.path(), &[]);
     let mut statuses = Vec::new();
     for _ in 0..4 {
-        let reply = send(
-            server.address,
-            "POST",
-            "/admin/login",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            b"user=admin&password=guess".to_vec(),
-        )
-        .await;
+        let reply = post_login(&server, "guess", &[]).await;
         statuses.push(reply.status);
     }
     assert_eq!(

@@ -69,6 +69,9 @@ const REASON: &str = "admin request (web page)";
 const PAGE_PATH: &str = "/admin/webserver";
 const LOGIN_PATH: &str = "/admin/login";
 
+/// Cookie that binds the login form's CSRF token to the browser.
+const LOGIN_COOKIE: &str = "camcertd_login";
+
 /// Content-Security-Policy of the page: no script at all, style only from
 /// the stylesheet, forms only to this camera, no framing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -164,7 +167,8 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
         "/admin/webserver/chain.pem" if get => download_pem(app, true),
         "/admin/webserver/certificate.cer" if get => download_der(app),
         LOGIN_PATH if get => {
-            let mut response = render_login(lang, StatusCode::OK, None);
+            let nonce = login_nonce(app, &request);
+            let mut response = render_login(app, lang, &nonce, StatusCode::OK, None);
             remember_language(&mut response, &reader);
             response
         }
@@ -309,14 +313,35 @@ fn session(app: &App, request: &Request<Incoming>) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn render_login(lang: Lang, status: StatusCode, error: Option<String>) -> Response<Body> {
+/// Returns the login cookie's value from `request`, or a new one.
+fn login_nonce(app: &App, request: &Request<Incoming>) -> String {
+    form::cookie(request.headers(), LOGIN_COOKIE)
+        .filter(|value| !value.is_empty() && value.len() <= 64)
+        .map_or_else(|| app.sessions.login_nonce(), str::to_owned)
+}
+
+/// Renders the login form with a CSRF token for `nonce`, and sets the
+/// login cookie to `nonce`.
+fn render_login(
+    app: &App,
+    lang: Lang,
+    nonce: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response<Body> {
     let page = LoginPage {
         t: lang.catalogue(),
         lang,
         other_lang: other(lang),
         error,
+        csrf: app.sessions.csrf_token(nonce, "login"),
     };
-    render(&page, status)
+    let mut response = render(&page, status);
+    set_cookie(
+        &mut response,
+        format!("{LOGIN_COOKIE}={nonce}; Path={LOGIN_PATH}; Secure; HttpOnly; SameSite=Strict"),
+    );
+    response
 }
 
 async fn read_url_encoded(request: Request<Incoming>) -> Result<Vec<(String, String)>, Rejection> {
@@ -341,9 +366,28 @@ async fn login(
     if let Err(rejection) = form::check_origin(request.headers(), request.uri()) {
         return rejection_page(lang, rejection);
     }
+    let cookie_nonce = form::cookie(request.headers(), LOGIN_COOKIE).map(str::to_owned);
     let fields = match read_url_encoded(request).await {
         Ok(fields) => zeroize::Zeroizing::new(fields),
         Err(rejection) => return rejection_page(lang, rejection),
+    };
+    // The token must come from a login form this browser loaded, so another
+    // site cannot log the browser in to an account of its choosing.
+    let token_valid = cookie_nonce.as_deref().is_some_and(|nonce| {
+        app.sessions
+            .check_csrf(nonce, "login", field(&fields, "csrf").unwrap_or(""))
+    });
+    let Some(nonce) = cookie_nonce.filter(|_| token_valid) else {
+        tracing::info!(client = %peer.ip(), "login form without a valid token refused");
+        let nonce = app.sessions.login_nonce();
+        let t = lang.catalogue();
+        return render_login(
+            app,
+            lang,
+            &nonce,
+            StatusCode::FORBIDDEN,
+            Some(t.csrf_failed.to_owned()),
+        );
     };
     let user = field(&fields, "user").unwrap_or("");
     let password = field(&fields, "password").unwrap_or("");
@@ -359,13 +403,18 @@ async fn login(
             );
             response
         }
-        Verdict::Denied => {
-            render_login(lang, StatusCode::FORBIDDEN, Some(t.login_failed.to_owned()))
-        }
+        Verdict::Denied => render_login(
+            app,
+            lang,
+            &nonce,
+            StatusCode::FORBIDDEN,
+            Some(t.login_failed.to_owned()),
+        ),
         Verdict::SlowDown(wait) => {
             let seconds = wait.as_secs() + 1;
             let text = fill(t.login_slow_down, &[("seconds", &seconds.to_string())]);
-            let mut response = render_login(lang, StatusCode::TOO_MANY_REQUESTS, Some(text));
+            let mut response =
+                render_login(app, lang, &nonce, StatusCode::TOO_MANY_REQUESTS, Some(text));
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -69,6 +69,14 @@ impl Sessions {
         }
     }
 
+    /// Returns a fresh random value for the login form's cookie, which ties
+    /// the form's CSRF token to the browser that loaded the form.
+    pub fn login_nonce(&self) -> String {
+        let mut random = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut random).expect("system random number generator works");
+        URL_SAFE_NO_PAD.encode(random)
+    }
+
     /// Starts a session and returns its identifier for the cookie.
     pub fn create(&self) -> String {
         let mut random = [0u8; 32];

@@ -330,6 +330,8 @@ pub struct LoginPage {
     pub lang: Lang,
     pub other_lang: Lang,
     pub error: Option<String>,
+    /// The login form's CSRF token, bound to the login cookie.
+    pub csrf: String,
 }
 
 /// A page with only a message, for rejected requests.
