@@ -378,7 +378,7 @@ async fn login(
             .check_csrf(nonce, "login", field(&fields, "csrf").unwrap_or(""))
     });
     let Some(nonce) = cookie_nonce.filter(|_| token_valid) else {
-        tracing::info!(client = %peer.ip(), "login form without a valid token refused");
+        tracing::info!(client = %peer.ip(), "login refused: the form token is missing or invalid");
         let nonce = app.sessions.login_nonce();
         let t = lang.catalogue();
         return render_login(
