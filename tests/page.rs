@@ -437,6 +437,7 @@ async fn page_shows_served_certificate() {
     assert!(element_text(&html, "remaining").contains("days left"));
     assert!(element_text(&html, "san-ip").contains("127.0.0.1"));
     assert_eq!(element_text(&html, "origin"), "self-signed on the camera");
+    assert!(element_text(&html, "reaches-root").contains("ends in a self-signed root"));
     assert!(html.contains("<td>127.0.0.1</td><td class=\"ok\">yes</td>"));
     assert!(
         html.contains("id=\"factory-missing\""),
@@ -831,6 +832,10 @@ async fn corpus_upload_installs_with_chain() {
 
     let html = page(&server, &cookie).await;
     assert_eq!(element_text(&html, "origin"), "uploaded");
+    assert!(
+        element_text(&html, "reaches-root").contains("does not reach a self-signed root"),
+        "the uploaded chain stops at the intermediate"
+    );
     assert!(html.contains("id=\"chain\""));
     assert!(html.contains("id=\"download-chain\""));
 

@@ -37,6 +37,8 @@ pub struct CertificateView {
     // free text, not a reason code.
     pub reason: String,
     pub chain: Vec<ChainEntry>,
+    /// Whether the chain ends in a self-signed root (see `Status::reaches_root`).
+    pub reaches_root: bool,
     pub addresses: Vec<AddressRow>,
     pub warnings: Vec<String>,
 }
@@ -106,6 +108,7 @@ impl CertificateView {
             origin: origin_name(t, status.origin),
             installed,
             reason: status.reason.clone(),
+            reaches_root: status.reaches_root,
             chain: status
                 .chain
                 .iter()
