@@ -95,6 +95,25 @@ qemu_pid=
 workdir=$(mktemp -d /tmp/camcertd-qemu-test.XXXXXX)
 console=$workdir/console
 
+
+# Sets guest_curl to the curl command to run now: with the wall clock moved
+# to the guest's time when the guest clock was set (guest_date), so curl
+# checks certificate dates as the guest sees them. The guest clock started at
+# guest_date when /init ran, after boot_start, so guest_date plus the whole
+# seconds since boot_start, plus one, is at or after the guest's current time.
+# Only the wall clock is faked, because curl's timeouts use the monotonic clock.
+set_guest_curl() {
+    guest_curl=(curl)
+    if [ -n "$guest_date" ]; then
+        local start_epoch now_epoch fake_time
+        start_epoch=$(date -u -d "${guest_date/T/ } UTC" +%s)
+        now_epoch=$((start_epoch + SECONDS - boot_seconds + 1))
+        fake_time=$(date -u -d "@$now_epoch" '+%Y-%m-%d %H:%M:%S')
+        guest_curl=(env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$fake_time" curl)
+        echo "    curl runs with the wall clock at $fake_time UTC (guest time)" >&2
+    fi
+}
+
 pass() {
     passed=$((passed + 1))
     echo "PASS: $*"
@@ -351,20 +370,9 @@ test_https() {
     local curl_common=(-sS --noproxy '*' --max-time 30 --cacert "$chain"
         --connect-to "$guest_ip:443:127.0.0.1:$port")
     local url=https://$guest_ip/api/v1/certificate
-    local curl=(curl)
-    if [ -n "$guest_date" ]; then
-        # The guest clock started at guest_date when /init ran, which was
-        # after boot_start. So guest_date plus the whole seconds since
-        # boot_start, plus one, is at or after the guest's current time.
-        # Only the wall clock is faked, because curl's timeouts use the
-        # monotonic clock.
-        local start_epoch now_epoch fake_time
-        start_epoch=$(date -u -d "${guest_date/T/ } UTC" +%s)
-        now_epoch=$((start_epoch + ${SECONDS} - boot_seconds + 1))
-        fake_time=$(date -u -d "@$now_epoch" '+%Y-%m-%d %H:%M:%S')
-        curl=(env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$fake_time" curl)
-        echo "    curl runs with the wall clock at $fake_time UTC (guest time)"
-    fi
+    local curl
+    set_guest_curl
+    curl=("${guest_curl[@]}")
     local code
     code=$("${curl[@]}" "${curl_common[@]}" -u "admin:$password" -o "$body" -w '%{http_code}' "$url" 2>"$workdir/curl.stderr" || true)
     if [ "$code" = 200 ]; then
@@ -494,7 +502,8 @@ test_address_change() {
             local code
             code=$(timeout 30 openssl s_client -connect "127.0.0.1:$second_port" -showcerts </dev/null 2>/dev/null |
                 openssl x509 >"$workdir/moved.pem" 2>/dev/null &&
-                curl -sS --noproxy '*' --max-time 30 --cacert "$workdir/moved.pem" \
+                set_guest_curl &&
+                "${guest_curl[@]}" -sS --noproxy '*' --max-time 30 --cacert "$workdir/moved.pem" \
                     --connect-to "$moved_ip:443:127.0.0.1:$second_port" -u "admin:$password" \
                     -o /dev/null -w '%{http_code}' "https://$moved_ip/api/v1/certificate" || true)
             if [ "$code" = 200 ]; then
