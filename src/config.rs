@@ -125,9 +125,9 @@ pub struct ServerConfig {
     /// request to HTTPS, such as `0.0.0.0:80`. Default `None`: off.
     pub http_listen: Option<SocketAddr>,
     /// Connections open at once. When all are taken, a new client closes
-    /// the one idle the longest (in its handshake, sending headers, or
-    /// between requests); it waits only while every connection has a
-    /// request in progress. Default 64.
+    /// the one idle the longest: in its handshake, sending headers, or
+    /// between requests. It waits only while every connection has a request
+    /// in progress. Default 64.
     pub max_connections: usize,
     /// Seconds a client has to finish the TLS handshake. Default 10.
     pub handshake_timeout_secs: u64,

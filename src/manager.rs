@@ -153,7 +153,7 @@ impl Status {
         if !not_ca.is_empty() {
             warnings.push(Warning {
                 kind: WarningKind::IssuerNotCa,
-                message: format!("the chain holds {}, which is not a CA certificate (basicConstraints CA:TRUE is missing), so clients refuse the chain; upload the chain your CA issued", not_ca.join(", ")),
+                message: format!("the chain holds {}, which is not a CA certificate (basicConstraints CA:TRUE is missing), so clients reject the chain; upload the chain your CA issued", not_ca.join(", ")),
             });
         }
         let reaches_root = not_ca.is_empty()
@@ -264,8 +264,8 @@ impl ManagerHandle {
         self.status.borrow().clone()
     }
 
-    /// The camera-local root certificate (PEM), once created. It is public:
-    /// clients import it as a trust anchor.
+    /// Returns the camera-local root certificate (PEM), once created. It is
+    /// public, because clients import it as a trust anchor.
     pub fn device_ca_certificate(&self) -> Option<String> {
         self.store.device_ca_certificate()
     }
@@ -474,8 +474,8 @@ pub fn read_addresses(config: &CertificateConfig) -> Result<AddressSet, ManagerE
         .map_err(ManagerError::Addresses)
 }
 
-/// Whether a new certificate is signed by the camera-local root: as asked,
-/// else as the current one was, else as configured.
+/// Decides whether a new certificate is signed by the camera-local root: as
+/// requested, else as the current one was, else as configured.
 pub fn wants_device_ca(
     config: &CertificateConfig,
     current: Option<&Stored>,
@@ -551,7 +551,7 @@ pub fn device_authority(
 }
 
 /// Issues a certificate with [`issue`], signed by the camera-local root
-/// when [`wants_device_ca`] says so, and installs it as a new generation.
+/// when [`wants_device_ca`] returns true, and installs it as a new generation.
 /// Blocking. When the store write fails nothing changes.
 pub fn issue_and_install(
     store: &Store,

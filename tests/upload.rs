@@ -125,8 +125,8 @@ fn check_served(case: &CorpusCase, port: u16, status: &Value, corpus: &Path) {
         corpus.join("_pki/trust-anchors.pem")
     };
     // An upload without its intermediate is served without it, and the
-    // status says so; the client then knows the intermediates itself, as a
-    // browser with a cached copy does.
+    // status reports it. The client then brings the intermediates itself, as
+    // a browser with a cached copy does.
     let issuer_missing = status["warnings"]
         .as_array()
         .unwrap()

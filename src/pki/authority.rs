@@ -112,9 +112,9 @@ pub struct RootRequest {
     pub validity_years: u32,
     /// The moment of issuance.
     pub issued_at: OffsetDateTime,
-    /// Name constraints: `None` leaves the root unconstrained (a manufacturer
-    /// root); `Some` limits it to these ranges and DNS names and to signing
-    /// leaves only (path length 0).
+    /// Name constraints. `None` leaves the root unconstrained, as for a
+    /// manufacturer root. `Some` limits it to these ranges and DNS names, and
+    /// to signing leaves only (path length 0).
     pub constraints: Option<(Vec<IpRange>, Vec<String>)>,
 }
 
@@ -292,8 +292,8 @@ pub struct DeviceRequest {
 }
 
 /// Issues a factory device certificate signed by the manufacturer root,
-/// with a new key of `key_type`. The returned pair holds the root as its
-/// stored (not sent) root.
+/// with a new key of `key_type`. The returned pair contains the root as its
+/// stored root, which is not sent in the handshake.
 pub fn device_certificate(
     request: &DeviceRequest,
     key_type: KeyType,

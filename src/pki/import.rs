@@ -498,8 +498,8 @@ fn read_der(file: &UploadFile, data: &[u8], found: &mut Found) -> Result<(), Imp
     Ok(())
 }
 
-/// Reads the certificates of a PKCS#7 bundle (.p7b, .p7c), as Windows
-/// exports a chain. Such a bundle never holds a key.
+/// Reads the certificates of a PKCS#7 bundle (.p7b, .p7c), the form in
+/// which Windows exports a chain. Such a bundle contains no key.
 fn read_pkcs7(file: &UploadFile, data: &[u8], found: &mut Found) -> Result<(), ImportError> {
     use cms::cert::x509::der::{Decode as _, Encode as _};
 
@@ -658,7 +658,8 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Whether `data` loads as a SEC1 EC private key on a curve aws-lc knows.
+/// Checks whether `data` loads as a SEC1 EC private key on a curve that
+/// aws-lc supports.
 fn is_sec1(data: &[u8]) -> bool {
     let key = PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(data.to_vec()));
     rustls::crypto::aws_lc_rs::sign::any_ecdsa_type(&key).is_ok()

@@ -105,38 +105,26 @@ async fn route(app: &App, peer: SocketAddr, request: Request<Incoming>) -> Respo
             json_response(StatusCode::OK, &*app.manager.status())
         }
         (&Method::POST, "/api/v1/certificate/self-signed") => {
-            if let Some(denied) = authenticate(app, peer, &request) {
-                return denied;
-            }
-            if let Some(rejected) = check_cross_site(&request, "application/json") {
-                return rejected;
+            if let Some(refused) = admit_change(app, peer, &request, "application/json") {
+                return refused;
             }
             create_self_signed(app, request).await
         }
         (&Method::PUT, "/api/v1/certificate") => {
-            if let Some(denied) = authenticate(app, peer, &request) {
-                return denied;
-            }
-            if let Some(rejected) = check_cross_site(&request, "multipart/form-data") {
-                return rejected;
+            if let Some(refused) = admit_change(app, peer, &request, "multipart/form-data") {
+                return refused;
             }
             upload_certificate(app, request).await
         }
         (&Method::POST, "/api/v1/csr") => {
-            if let Some(denied) = authenticate(app, peer, &request) {
-                return denied;
-            }
-            if let Some(rejected) = check_cross_site(&request, "application/json") {
-                return rejected;
+            if let Some(refused) = admit_change(app, peer, &request, "application/json") {
+                return refused;
             }
             create_csr(app, request).await
         }
         (&Method::POST, "/api/v1/certificate/factory") => {
-            if let Some(denied) = authenticate(app, peer, &request) {
-                return denied;
-            }
-            if let Some(rejected) = check_cross_site(&request, "application/json") {
-                return rejected;
+            if let Some(refused) = admit_change(app, peer, &request, "application/json") {
+                return refused;
             }
             match app.manager.use_factory().await {
                 Ok(status) => json_response(StatusCode::OK, &*status),
@@ -263,6 +251,18 @@ fn authenticate(
 /// CORS preflight, which this server never approves. An Origin header, or
 /// else a Referer header, must name the host the request was sent to. `media_type_expected`
 /// is the content type the route accepts.
+/// Checks a state-changing request: admin credentials, then the content
+/// type and the cross-site headers. Returns the response to send when it
+/// fails either check.
+fn admit_change(
+    app: &App,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+    media_type_expected: &str,
+) -> Option<Response<Body>> {
+    authenticate(app, peer, request).or_else(|| check_cross_site(request, media_type_expected))
+}
+
 fn check_cross_site(
     request: &Request<Incoming>,
     media_type_expected: &str,

@@ -1,4 +1,4 @@
-//! The optional plain-HTTP listener: it answers every request with a
+//! The optional plain-HTTP listener. It responds to every request with a
 //! redirect to the same camera over HTTPS, so an admin who types the bare
 //! address reaches the admin page. It serves nothing else.
 
@@ -103,8 +103,8 @@ fn redirect(
     response
 }
 
-/// Returns the host part of a Host header, or `None` when it holds anything
-/// but a DNS name, an IPv4 address or a bracketed IPv6 address, so that no
+/// Returns the host part of a Host header, or `None` when it contains
+/// anything but a DNS name, an IPv4 address or a bracketed IPv6 address, so that no
 /// client can steer the redirect into another URL.
 fn host_without_port(value: &str) -> Option<String> {
     let host = if let Some(rest) = value.strip_prefix('[') {

@@ -85,12 +85,12 @@ impl Slots {
         }
     }
 
-    /// The number of open connections.
+    /// Returns the number of open connections.
     pub fn len(&self) -> usize {
         self.open.lock().expect("slot table lock").len()
     }
 
-    /// Whether no connection is open.
+    /// Returns whether no connection is open.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
