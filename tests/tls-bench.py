@@ -5,13 +5,17 @@ certificate and two worker threads each:
 - full and resumed TLS handshakes, made by parallel `openssl s_time` clients,
   reported as handshakes per second and as server CPU time per handshake;
 - the ceiling: `openssl speed` signatures per second for the same key type;
-- resident memory (RSS and PSS) idle and with 100 open TLS connections;
+- resident memory (RSS, PSS, and the anonymous part of PSS: heap and stacks,
+  as opposed to mapped program code) idle and with 100 open TLS connections;
 - start-up to the first HTTPS answer with an existing certificate.
 
 Each figure is the median of several runs; ratios come from the same run.
 Prints Markdown tables. Needs root only to install nginx and openssl.
 
-    tests/tls-bench.py [--runs N] [--seconds S]
+    tests/tls-bench.py [--runs N] [--seconds S] [--static]
+
+--static measures camcertd linked statically, as the camera build is, for the
+host's architecture.
 """
 
 import argparse
@@ -54,8 +58,8 @@ def cpu_seconds(pids):
 
 
 def memory_kib(pids):
-    """Summed RSS and PSS of the processes, in KiB."""
-    rss = pss = 0
+    """Summed RSS, PSS and anonymous PSS of the processes, in KiB."""
+    rss = pss = anon = 0
     for pid in pids:
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
@@ -63,7 +67,9 @@ def memory_kib(pids):
                     rss += int(line.split()[1])
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1])
-    return rss, pss
+                elif line.startswith("Pss_Anon:"):
+                    anon += int(line.split()[1])
+    return rss, pss, anon
 
 
 def children(pid):
@@ -198,13 +204,25 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--static", action="store_true",
+                        help="measure a statically linked build, as on the camera")
     options = parser.parse_args()
     if shutil.which("nginx") is None:
         sys.exit("nginx is missing: apt-get install nginx")
-    run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
+    global BINARY
+    if options.static:
+        host = next(line.split()[1] for line in run(["rustc", "-vV"]).stdout.splitlines()
+                     if line.startswith("host:"))
+        flags = f"CARGO_TARGET_{host.upper().replace('-', '_')}_RUSTFLAGS"
+        run(["cargo", "build", "--release", "--locked", "--target", host], cwd=ROOT,
+            env={**os.environ, flags: "-C target-feature=+crt-static"})
+        BINARY = os.path.join(ROOT, "target", host, "release", "camcertd")
+    else:
+        run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
 
     print(f"Machine: {os.cpu_count()} cores, {platform_line()}")
-    print(f"Command: tests/tls-bench.py --runs {options.runs} --seconds {options.seconds}\n")
+    static = " --static" if options.static else ""
+    print(f"Command: tests/tls-bench.py --runs {options.runs} --seconds {options.seconds}{static}\n")
     for key_type in ["ecdsa-p256", "rsa-2048"]:
         workdir = tempfile.mkdtemp(prefix="camcertd-bench-")
         try:
@@ -263,30 +281,34 @@ def bench_key_type(key_type, workdir, options):
             entry["idle"].append(idle)
             entry["loaded"].append(loaded)
             entry["startup"].append(startup * 1000)
-            per_run[server.name] = (full_cpu, idle[1])
+            per_run[server.name] = (full_cpu, idle[1], idle[2])
         ratios.append((per_run["nginx"][0] / per_run["camcertd"][0],
-                       per_run["camcertd"][1] / per_run["nginx"][1]))
+                       per_run["camcertd"][1] / per_run["nginx"][1],
+                       per_run["camcertd"][2] / per_run["nginx"][2]))
 
     ceiling = signs_per_second(key_type)
     print(f"### {key_type}\n")
     print(f"Ceiling: `openssl speed` {ceiling:,.0f} signs/s on one core, so at least "
           f"{1e6 / ceiling:,.0f} µs of CPU per full handshake.\n")
     print("| server | full handshakes/s | CPU µs per full handshake | resumed/s | CPU µs per resumed | "
-          "idle RSS / PSS KiB | 100 connections RSS / PSS KiB | start-up ms |")
+          "idle RSS / PSS / anonymous PSS KiB | 100 connections RSS / PSS / anonymous PSS KiB | start-up ms |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in ("camcertd", "nginx"):
         entry = figures[name]
-        idle = (median([value[0] for value in entry["idle"]]), median([value[1] for value in entry["idle"]]))
-        loaded = (median([value[0] for value in entry["loaded"]]), median([value[1] for value in entry["loaded"]]))
+        idle = [median([value[field] for value in entry["idle"]]) for field in range(3)]
+        loaded = [median([value[field] for value in entry["loaded"]]) for field in range(3)]
         print(f"| {name} | {median(entry['full']):,.0f} | {median(entry['full_cpu']):,.0f} | "
               f"{median(entry['resumed']):,.0f} | {median(entry['resumed_cpu']):,.0f} | "
-              f"{idle[0]:,.0f} / {idle[1]:,.0f} | {loaded[0]:,.0f} / {loaded[1]:,.0f} | "
+              f"{' / '.join(f'{value:,.0f}' for value in idle)} | "
+              f"{' / '.join(f'{value:,.0f}' for value in loaded)} | "
               f"{median(entry['startup']):,.0f} |")
     cpu_ratio = median([ratio[0] for ratio in ratios])
     memory_ratio = median([ratio[1] for ratio in ratios])
+    anonymous_ratio = median([ratio[2] for ratio in ratios])
     print(f"\nSame-run ratios, median of {options.runs}: nginx CPU per full handshake / camcertd's = "
           f"{cpu_ratio:.2f} (above 1: camcertd spends less); camcertd idle PSS / nginx's = "
-          f"{memory_ratio:.2f} (goal: 0.5 or less).\n")
+          f"{memory_ratio:.2f} (goal: 0.5 or less); camcertd idle anonymous PSS / nginx's = "
+          f"{anonymous_ratio:.2f}.\n")
 
 
 if __name__ == "__main__":
