@@ -377,6 +377,9 @@ fn certificate_names(config: &CertificateConfig) -> (Option<String>, Vec<String>
     (hostname, config.extra_names.clone())
 }
 
+/// Logged for addresses that a leaf of the camera-local root cannot name.
+const OUTSIDE_ROOT_RANGES: &str = "left out of the certificate: outside the address ranges the camera-local root may certify; add them to certificate.device_ca.permitted_ip_ranges and recreate the root";
+
 /// Issues a certificate for the camera's names and `addresses`: signed by
 /// `authority`, the camera-local root, when given, else self-signed.
 ///
@@ -420,10 +423,8 @@ pub fn issue(
             let (permitted, refused): (Vec<IpAddr>, Vec<IpAddr>) = addresses
                 .iter()
                 .partition(|address| authority.permits(**address));
-            // NOTE: the address decision still counts these addresses, so each
-            // address event reissues a leaf that cannot name them.
             if !refused.is_empty() {
-                tracing::warn!(addresses = ?refused, "left out of the certificate: outside the address ranges the camera-local root may certify; add them to certificate.device_ca.permitted_ip_ranges and recreate the root");
+                tracing::warn!(addresses = ?refused, "{OUTSIDE_ROOT_RANGES}");
             }
             permitted
         }
@@ -1072,12 +1073,17 @@ impl Manager {
             self.publish();
             return;
         }
+        let (addresses, outside) = self.certifiable_addresses().await;
         let decision = decide_addresses(
             self.config.network.ip_change,
             self.current.meta.origin,
             &self.current.pair.info.san_ip,
-            &self.addresses,
+            &addresses,
         );
+        // A regeneration logs these itself, from `issue`.
+        if !outside.is_empty() && decision != AddressDecision::Regenerate {
+            tracing::warn!(addresses = ?outside, "{OUTSIDE_ROOT_RANGES}");
+        }
         match decision {
             AddressDecision::Covered => {
                 tracing::debug!(addresses = ?self.addresses, "certificate names every current address");
@@ -1120,6 +1126,30 @@ impl Manager {
             }
         }
         self.publish();
+    }
+
+    /// Splits the current addresses into those the certificate should name
+    /// and those the camera-local root may not certify. Only a leaf of that
+    /// root has the second kind, so an address outside its ranges does not
+    /// cause a reissue on every address event. When the root cannot be read,
+    /// every address counts.
+    async fn certifiable_addresses(&self) -> (Vec<IpAddr>, Vec<IpAddr>) {
+        let addresses = self.addresses.to_vec();
+        if self.current.meta.origin != Origin::DeviceCa {
+            return (addresses, Vec::new());
+        }
+        let store = self.store.clone();
+        let loaded = tokio::task::spawn_blocking(move || store.load_device_ca()).await;
+        let authority = match loaded {
+            Ok(Ok(Some((cert_pem, key_pem)))) => Authority::from_pem(&cert_pem, &key_pem).ok(),
+            _ => None,
+        };
+        match authority {
+            Some(authority) => addresses
+                .into_iter()
+                .partition(|address| authority.permits(*address)),
+            None => (addresses, Vec::new()),
+        }
     }
 
     async fn create_self_signed(
