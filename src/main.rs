@@ -309,7 +309,11 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
             None => None,
         };
         if let Some(user) = &config.server.user {
-            switch_user(user, &config.store.state_dir)?;
+            switch_user(
+                user,
+                &config.store.state_dir,
+                config.store.factory_dir.as_deref(),
+            )?;
         }
         camcertd::service::run(config, listener, http_listener, shutdown_signal()?)
             .await
@@ -319,7 +323,7 @@ fn serve(mut config: Config, https_listen: Option<SocketAddr>) -> CommandResult 
 
 /// Hands the state directory to `user` and switches to it, when running as
 /// root; otherwise checks that camcertd already runs as that user.
-fn switch_user(user: &str, state_dir: &Path) -> CommandResult {
+fn switch_user(user: &str, state_dir: &Path, factory_dir: Option<&Path>) -> CommandResult {
     use camcertd::privileges;
     let target = privileges::resolve(user).map_err(|err| err.to_string())?;
     let current = nix::unistd::Uid::effective();
@@ -336,7 +340,24 @@ fn switch_user(user: &str, state_dir: &Path) -> CommandResult {
     privileges::hand_over_state_dir(state_dir, target).map_err(|err| err.to_string())?;
     privileges::drop_to(target).map_err(|err| err.to_string())?;
     tracing::info!(%user, uid = %target.uid, gid = %target.gid, "switched from root to the service user");
+    if let Some(dir) = factory_dir {
+        warn_unreadable_factory_files(dir, user);
+    }
     Ok(())
+}
+
+/// Warns about factory files that the service user cannot open. Root could
+/// read them, so the problem would otherwise show only when the camera falls
+/// back to its factory certificate and cannot.
+fn warn_unreadable_factory_files(dir: &Path, user: &str) {
+    for name in ["key.pem", "cert.pem", "chain.pem"] {
+        let path = dir.join(name);
+        if let Err(error) = std::fs::File::open(&path) {
+            if error.kind() == std::io::ErrorKind::PermissionDenied {
+                tracing::warn!(path = %path.display(), %user, %error, "the service user cannot read this factory file, so the factory certificate cannot be served; give the service user's group read access (chgrp GROUP FILE; chmod 640 FILE) and to the folder (chmod 750)");
+            }
+        }
+    }
 }
 
 /// Watches SIGTERM and SIGINT from now on and returns a future that completes

@@ -263,19 +263,27 @@ fn empty_password_is_rejected() {
     assert!(stderr_of(&output).contains("empty password"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn root_switches_to_service_user() {
+/// A temporary folder that the service user can enter, or `None` (with a
+/// message) when the tests do not run as root and cannot switch users.
+fn folder_for_user_switch() -> Option<tempfile::TempDir> {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: switching users needs root; run the tests as root to cover it");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    // The temporary folder's parent must let the service user reach the state directory.
     fs::set_permissions(
         dir.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn root_switches_to_service_user() {
+    let Some(dir) = folder_for_user_switch() else {
+        return;
+    };
     let config = dir.path().join("camcertd.toml");
     fs::write(&config, "[server]\nuser = \"65534:65534\"\n").unwrap();
     let state_dir = dir.path().join("state");
@@ -318,6 +326,47 @@ async fn root_switches_to_service_user() {
         hyper::StatusCode::OK,
         "the service user can write new generations: {body}"
     );
+}
+
+#[test]
+fn unreadable_factory_files_are_reported() {
+    let Some(dir) = folder_for_user_switch() else {
+        return;
+    };
+    // Root-only files, as a production line might leave them.
+    let factory = dir.path().join("factory");
+    fs::create_dir(&factory).unwrap();
+    fs::set_permissions(
+        &factory,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for (name, mode) in [("key.pem", 0o600), ("cert.pem", 0o644)] {
+        let path = factory.join(name);
+        fs::write(&path, "placeholder\n").unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let config = dir.path().join("camcertd.toml");
+    fs::write(
+        &config,
+        format!(
+            "[server]\nuser = \"65534:65534\"\n[store]\nfactory_dir = \"{}\"\n",
+            factory.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+    );
+
+    let log = server.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("the service user cannot read this factory file"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("key.pem"), "{log}");
 }
 
 #[test]
