@@ -408,7 +408,7 @@ fn selfsign(config: &Config, options: &SelfSignedOptions) -> CommandResult {
         &config.certificate,
         current.as_ref(),
         options,
-        "command line request",
+        camcertd::store::reasons::COMMAND_LINE,
         &addresses,
     )
     .map_err(|err| err.to_string())?;

@@ -23,7 +23,7 @@ use crate::pki::authority::{Authority, IpRange, RootRequest};
 use crate::pki::import::{ImportError, Imported, Upload};
 use crate::pki::lint::{Warning, WarningKind};
 use crate::pki::{self, CertificateInfo, CheckedPair, KeyType, PkiError, SelfSignedRequest};
-use crate::store::{Metadata, Origin, Source, Store, StoreError, Stored};
+use crate::store::{reasons, Metadata, Origin, Source, Store, StoreError, Stored};
 use crate::tls::CertResolver;
 
 /// Errors from manager decisions.
@@ -601,9 +601,9 @@ pub fn import_and_install(
         pending.as_deref().map(String::as_str),
     )?;
     let (origin, reason) = if imported.for_pending_key {
-        (Origin::Csr, "certificate for the camera's CSR")
+        (Origin::Csr, reasons::CSR_CERTIFICATE)
     } else {
-        (Origin::Uploaded, "admin upload")
+        (Origin::Uploaded, reasons::UPLOAD)
     };
     let meta = Metadata::now(origin, reason, None);
     let number = store.install(&imported.pair, &meta, serving)?;
@@ -634,11 +634,7 @@ pub fn install_factory(store: &Store, serving: Option<u64>) -> Result<Stored, Ma
             not_after: info.not_after.clone(),
         });
     }
-    let meta = Metadata::now(
-        Origin::Factory,
-        "admin request: back to the factory certificate",
-        None,
-    );
+    let meta = Metadata::now(Origin::Factory, reasons::BACK_TO_FACTORY, None);
     let number = store.install(&factory.pair, &meta, serving)?;
     Ok(Stored {
         pair: factory.pair,
@@ -681,7 +677,7 @@ pub fn startup(
     for skip in &skipped {
         tracing::warn!(source = ?skip.source, error = %skip.error, "skipped unusable stored pair");
     }
-    let mut reason = "first start: no usable stored pair".to_owned();
+    let mut reason = reasons::FIRST_START.to_owned();
     let mut previous = None;
     if let Some(stored) = found {
         let check = clock::decide_time(
@@ -699,7 +695,8 @@ pub fn startup(
                 "the factory certificate has expired; a certificate made on the camera replaces it"
             );
             reason = format!(
-                "factory certificate expired on {}",
+                "{} {}",
+                reasons::FACTORY_EXPIRED_ON,
                 stored.pair.info.not_after
             );
         } else if moves_to_device_ca && !clock::clock_is_unset(OffsetDateTime::now_utc()) {
@@ -707,7 +704,7 @@ pub fn startup(
                 serial = %stored.pair.info.serial,
                 "device-ca mode is configured; the camera-local root replaces the self-signed certificate"
             );
-            reason = "device-ca mode enabled in the configuration".to_owned();
+            reason = reasons::DEVICE_CA_CONFIGURED.to_owned();
         } else {
             log_installed(&stored, "serving stored certificate");
             return Ok(stored);
@@ -972,13 +969,11 @@ impl Manager {
                 );
                 return;
             }
-            TimeAction::Renew if self.current.meta.issued_with_unset_clock => {
-                "clock set after issuance with an unset clock"
-            }
-            TimeAction::Renew => "renewal before expiry",
+            TimeAction::Renew if self.current.meta.issued_with_unset_clock => reasons::CLOCK_SET,
+            TimeAction::Renew => reasons::RENEWAL,
             TimeAction::ReplaceExpiredFactory => {
                 tracing::warn!(not_after = %info.not_after, "the factory certificate has expired; a self-signed certificate replaces it");
-                "factory certificate expired"
+                reasons::FACTORY_EXPIRED
             }
         };
         let old_serial = info.serial.clone();
@@ -1108,7 +1103,7 @@ impl Manager {
                 let old_serial = self.current.pair.info.serial.clone();
                 let old_san_ip = self.current.pair.info.san_ip.clone();
                 match self
-                    .create_self_signed(options, "IP address change".into())
+                    .create_self_signed(options, reasons::ADDRESS_CHANGE.into())
                     .await
                 {
                     Ok(status) => tracing::info!(

@@ -127,6 +127,44 @@ impl Origin {
     }
 }
 
+/// The installation reasons camcertd records in [`Metadata::reason`], in
+/// English as stored and shown by the API. The admin page translates them.
+pub mod reasons {
+    pub const FIRST_START: &str = "first start: no usable stored pair";
+    /// Followed by a space and the factory certificate's expiry date.
+    pub const FACTORY_EXPIRED_ON: &str = "factory certificate expired on";
+    pub const FACTORY_EXPIRED: &str = "factory certificate expired";
+    pub const DEVICE_CA_CONFIGURED: &str = "device-ca mode enabled in the configuration";
+    pub const CLOCK_SET: &str = "clock set after issuance with an unset clock";
+    pub const RENEWAL: &str = "renewal before expiry";
+    pub const ADDRESS_CHANGE: &str = "IP address change";
+    pub const ADMIN_API: &str = "admin request";
+    pub const ADMIN_PAGE: &str = "admin request (web page)";
+    pub const COMMAND_LINE: &str = "command line request";
+    pub const CSR_CERTIFICATE: &str = "certificate for the camera's CSR";
+    pub const UPLOAD: &str = "admin upload";
+    pub const BACK_TO_FACTORY: &str = "admin request: back to the factory certificate";
+    pub const FACTORY_PROVISIONING: &str = "factory provisioning";
+
+    /// Every reason above.
+    pub const ALL: [&str; 14] = [
+        FIRST_START,
+        FACTORY_EXPIRED_ON,
+        FACTORY_EXPIRED,
+        DEVICE_CA_CONFIGURED,
+        CLOCK_SET,
+        RENEWAL,
+        ADDRESS_CHANGE,
+        ADMIN_API,
+        ADMIN_PAGE,
+        COMMAND_LINE,
+        CSR_CERTIFICATE,
+        UPLOAD,
+        BACK_TO_FACTORY,
+        FACTORY_PROVISIONING,
+    ];
+}
+
 /// Facts about a generation that the certificate itself does not carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -357,7 +395,7 @@ impl Store {
             meta: Metadata {
                 origin: Origin::Factory,
                 installed,
-                reason: "factory provisioning".into(),
+                reason: reasons::FACTORY_PROVISIONING.into(),
                 validity_days: None,
                 issued_with_unset_clock: false,
             },

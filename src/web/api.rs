@@ -404,7 +404,7 @@ async fn create_self_signed(app: &App, request: Request<Incoming>) -> Response<B
     };
     match app
         .manager
-        .create_self_signed(options, "admin request")
+        .create_self_signed(options, crate::store::reasons::ADMIN_API)
         .await
     {
         Ok(status) => json_response(StatusCode::OK, &*status),

@@ -7,6 +7,8 @@
 
 use time::OffsetDateTime;
 
+use crate::store::reasons;
+
 /// A language the page is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -85,6 +87,67 @@ impl Lang {
             time.hour(),
             time.minute()
         )
+    }
+}
+
+/// German for each installation reason in [`reasons`].
+const GERMAN_REASONS: [(&str, &str); 14] = [
+    (
+        reasons::FIRST_START,
+        "erster Start: kein verwendbares gespeichertes Paar",
+    ),
+    (reasons::FACTORY_EXPIRED_ON, "Werkszertifikat abgelaufen am"),
+    (reasons::FACTORY_EXPIRED, "Werkszertifikat abgelaufen"),
+    (
+        reasons::DEVICE_CA_CONFIGURED,
+        "eigenes Stammzertifikat der Kamera in der Konfiguration eingeschaltet",
+    ),
+    (
+        reasons::CLOCK_SET,
+        "Uhr gestellt, nachdem das Zertifikat bei nicht gestellter Uhr ausgestellt wurde",
+    ),
+    (reasons::RENEWAL, "Erneuerung vor Ablauf"),
+    (reasons::ADDRESS_CHANGE, "Änderung der IP-Adresse"),
+    (reasons::ADMIN_API, "Anfrage des Administrators (API)"),
+    (reasons::ADMIN_PAGE, "Anfrage des Administrators (Webseite)"),
+    (reasons::COMMAND_LINE, "Anfrage über die Befehlszeile"),
+    (
+        reasons::CSR_CERTIFICATE,
+        "Zertifikat zur Zertifikatsanforderung der Kamera",
+    ),
+    (reasons::UPLOAD, "Hochgeladen vom Administrator"),
+    (
+        reasons::BACK_TO_FACTORY,
+        "Anfrage des Administrators: zurück zum Werkszertifikat",
+    ),
+    (reasons::FACTORY_PROVISIONING, "Einrichtung im Werk"),
+];
+
+impl Lang {
+    /// Returns an installation reason, recorded in English in the store, in
+    /// this language. A reason camcertd does not write, such as one from an
+    /// older version, is returned unchanged.
+    pub fn reason(self, recorded: &str) -> String {
+        if self == Lang::En {
+            return recorded.to_owned();
+        }
+        let german_of = |english: &str| {
+            GERMAN_REASONS
+                .iter()
+                .find(|(known, _)| *known == english)
+                .map(|(_, german)| *german)
+        };
+        if let Some(german) = german_of(recorded) {
+            return german.to_owned();
+        }
+        // The one reason with a value after it: the expiry date.
+        let date = recorded
+            .strip_prefix(reasons::FACTORY_EXPIRED_ON)
+            .and_then(|rest| rest.strip_prefix(' '));
+        match (date, german_of(reasons::FACTORY_EXPIRED_ON)) {
+            (Some(date), Some(german)) => format!("{german} {date}"),
+            _ => recorded.to_owned(),
+        }
     }
 }
 
@@ -515,6 +578,30 @@ static DE: Catalogue = Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_reason_has_german_text() {
+        for english in reasons::ALL {
+            let german = Lang::De.reason(english);
+            assert_ne!(german, english, "no German text for {english:?}");
+            assert_eq!(Lang::En.reason(english), english);
+        }
+    }
+
+    #[test]
+    fn expiry_reason_keeps_its_date() {
+        let recorded = format!("{} 2051-12-04T10:00:00Z", reasons::FACTORY_EXPIRED_ON);
+        assert_eq!(
+            Lang::De.reason(&recorded),
+            "Werkszertifikat abgelaufen am 2051-12-04T10:00:00Z"
+        );
+    }
+
+    #[test]
+    fn unknown_reason_stays_unchanged() {
+        assert_eq!(Lang::De.reason("restored by hand"), "restored by hand");
+        assert_eq!(Lang::De.reason(""), "");
+    }
 
     #[test]
     fn accept_language_picks_highest_quality() {

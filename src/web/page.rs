@@ -63,9 +63,6 @@ const MAX_FORM_BODY: usize = 8 * 1024;
 /// check and the issued certificate agree; leap days are not counted.
 const DAYS_PER_YEAR: u64 = 365;
 
-/// The reason recorded for certificates issued from the page.
-const REASON: &str = "admin request (web page)";
-
 const PAGE_PATH: &str = "/admin/webserver";
 const LOGIN_PATH: &str = "/admin/login";
 
@@ -656,7 +653,11 @@ async fn self_signed(
         page.form = form;
         return render(&page, StatusCode::OK);
     }
-    match app.manager.create_self_signed(options, REASON).await {
+    match app
+        .manager
+        .create_self_signed(options, crate::store::reasons::ADMIN_PAGE)
+        .await
+    {
         Ok(_) => redirect(&format!("{PAGE_PATH}?done=self-signed")),
         Err(error) => {
             let (status, view) = action_error(lang, error);

@@ -32,9 +32,7 @@ pub struct CertificateView {
     pub sha1_fingerprint: String,
     pub origin: &'static str,
     pub installed: String,
-    /// The installation reason, as recorded in English in the store.
-    // NOTE: shown untranslated on the German page, because the store keeps
-    // free text, not a reason code.
+    /// The installation reason, in the page's language.
     pub reason: String,
     pub chain: Vec<ChainEntry>,
     /// Whether the chain ends in a self-signed root (see `Status::reaches_root`).
@@ -107,7 +105,7 @@ impl CertificateView {
             sha1_fingerprint: info.sha1_fingerprint.clone(),
             origin: origin_name(t, status.origin),
             installed,
-            reason: status.reason.clone(),
+            reason: lang.reason(&status.reason),
             reaches_root: status.reaches_root,
             chain: status
                 .chain
@@ -396,6 +394,15 @@ mod tests {
     }
 
     const NOW: OffsetDateTime = datetime!(2026-12-04 12:00 UTC);
+
+    #[test]
+    fn reason_follows_the_language() {
+        let status = status("2026-12-01T00:00:00Z", "2027-12-01T00:00:00Z");
+        let german = CertificateView::new(&status, Lang::De, NOW);
+        assert_eq!(german.reason, "Anfrage des Administrators (API)");
+        let english = CertificateView::new(&status, Lang::En, NOW);
+        assert_eq!(english.reason, "admin request");
+    }
 
     #[test]
     fn healthy_certificate_has_no_warnings() {
