@@ -27,9 +27,14 @@ use tokio_rustls::TlsConnector;
 /// The listen address of test servers: loopback, a port the kernel picks.
 const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 
-/// How long a server may take to print its listening line. Generous because
-/// the tests also run under qemu-user emulation of ARM.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a server may take to print its listening line: a minute, or
+/// three under qemu-user emulation of ARM, where the parallel tests start
+/// their emulated servers at once and each first start hashes a password.
+fn start_timeout() -> Duration {
+    let emulated =
+        std::env::var("CAMCERTD_TEST_RUNNER").is_ok_and(|runner| !runner.trim().is_empty());
+    Duration::from_secs(if emulated { 180 } else { 60 })
+}
 
 /// The command that starts the binary under test: `CAMCERTD_TEST_RUNNER`
 /// (such as `qemu-aarch64 -L /usr/aarch64-linux-gnu`) in front of it when the
@@ -173,7 +178,7 @@ impl Server {
             }
         });
 
-        let address = match address_receiver.recv_timeout(START_TIMEOUT) {
+        let address = match address_receiver.recv_timeout(start_timeout()) {
             Ok(Ok(address)) => address,
             other => {
                 let _ = child.kill();
