@@ -102,14 +102,22 @@ console=$workdir/console
 # guest_date when /init ran, after boot_start, so guest_date plus the whole
 # seconds since boot_start, plus one, is at or after the guest's current time.
 # Only the wall clock is faked, because curl's timeouts use the monotonic clock.
+# libfaketime is preloaded directly: the faketime wrapper shares state through
+# /dev/shm files named by PID, and a stale file from an earlier killed run
+# makes it fail with "sem_open: File exists" when a PID is reused.
 set_guest_curl() {
     guest_curl=(curl)
     if [ -n "$guest_date" ]; then
-        local start_epoch now_epoch fake_time
+        local start_epoch now_epoch fake_time library
         start_epoch=$(date -u -d "${guest_date/T/ } UTC" +%s)
         now_epoch=$((start_epoch + SECONDS - boot_seconds + 1))
         fake_time=$(date -u -d "@$now_epoch" '+%Y-%m-%d %H:%M:%S')
-        guest_curl=(env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$fake_time" curl)
+        library=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
+        if [ -z "$library" ]; then
+            echo "    libfaketime.so.1 is missing; install libfaketime" >&2
+        fi
+        guest_curl=(env TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$library"
+            FAKETIME="@$fake_time" curl)
         echo "    curl runs with the wall clock at $fake_time UTC (guest time)" >&2
     fi
 }
