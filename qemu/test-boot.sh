@@ -458,10 +458,10 @@ if ! boot_guest; then
     finish
 fi
 # Waits, up to 40 s, until the service has installed no new certificate for
-# 8 s. Right after boot the guest's addresses still change (an IPv6 address
-# from a router advertisement arrives after DHCP, on the emulated armv7 board
-# up to 6 s after the service starts), and the service rightly regenerates
-# for them; checks that pin the served certificate start after.
+# 8 s. Right after boot the guest's addresses still change, because an IPv6
+# address from a router advertisement arrives after DHCP. On the emulated
+# armv7 board it arrived 6 s after the service started. The service rightly
+# regenerates for it, so checks that pin the served certificate start after.
 wait_for_settled_certificate() {
     local deadline=$((SECONDS + 40)) count last=-1 changed=$SECONDS
     while [ $SECONDS -lt $deadline ]; do

@@ -263,8 +263,8 @@ fn empty_password_is_rejected() {
     assert!(stderr_of(&output).contains("empty password"));
 }
 
-/// A temporary folder that the service user can enter, or `None` (with a
-/// message) when the tests do not run as root and cannot switch users.
+/// Creates a temporary folder that the service user can enter. Returns `None`
+/// and prints why when the tests do not run as root, so cannot switch users.
 fn folder_for_user_switch() -> Option<tempfile::TempDir> {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipped: switching users needs root; run the tests as root to cover it");

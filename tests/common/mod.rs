@@ -27,9 +27,9 @@ use tokio_rustls::TlsConnector;
 /// The listen address of test servers: loopback, a port the kernel picks.
 const LOOPBACK_ANY_PORT: &str = "127.0.0.1:0";
 
-/// How long a server may take to print its listening line: a minute, or
-/// three under qemu-user emulation of ARM, where the parallel tests start
-/// their emulated servers at once and each first start hashes a password.
+/// Returns how long a server may take to print its listening line: a minute,
+/// or three under qemu-user emulation of ARM. There the parallel tests start
+/// their emulated servers at once, and each first start hashes a password.
 fn start_timeout() -> Duration {
     let emulated =
         std::env::var("CAMCERTD_TEST_RUNNER").is_ok_and(|runner| !runner.trim().is_empty());
