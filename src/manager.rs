@@ -1083,8 +1083,11 @@ impl Manager {
             AddressDecision::Covered => {
                 tracing::debug!(addresses = ?self.addresses, "certificate names every current address");
             }
-            AddressDecision::NoAddresses => {
+            AddressDecision::NoAddresses if outside.is_empty() => {
                 tracing::info!("no usable address; keeping the certificate until one returns");
+            }
+            AddressDecision::NoAddresses => {
+                tracing::info!(addresses = ?self.addresses, "keeping the certificate: none of the current addresses is in certificate.device_ca.permitted_ip_ranges");
             }
             AddressDecision::Warn => {
                 tracing::warn!(

@@ -642,4 +642,18 @@ fn device_ca_leaf_follows_address_changes_under_one_root() {
     assert!(!served.contains("203.0.113.7"), "{served}");
     assert!(!served.contains("203.0.113.8"), "{served}");
     assert!(verify_for("198.51.100.20"));
+
+    // With only such addresses left, the leaf stays, and the log blames the
+    // root's ranges, not a missing address.
+    namespace.ip(&["addr", "del", "198.51.100.20/24", "dev", "veth0"]);
+    let ranges_line =
+        "none of the current addresses is in certificate.device_ca.permitted_ip_ranges";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server.log_text().contains(ranges_line) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let log = server.log_text();
+    assert!(log.contains(ranges_line), "{log}");
+    assert!(!log.contains("no usable address"), "{log}");
+    assert_eq!(active(), generation_before, "{log}");
 }
