@@ -122,27 +122,16 @@ impl Fixtures {
     fn new() -> Fixtures {
         let dir = tempfile::tempdir().unwrap();
         let fixtures = Fixtures { dir };
-        fixtures.run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
+        openssl_self_signed(
+            &fixtures.dir.path().join("ca.key"),
+            &fixtures.dir.path().join("ca.pem"),
             "/CN=Import Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
+            30,
+            &[
+                "basicConstraints=critical,CA:TRUE",
+                "keyUsage=critical,keyCertSign",
+            ],
+        );
         fixtures
     }
 

@@ -1043,26 +1043,7 @@ async fn csr_certificate_installs_with_camera_key() {
     let ca_cert = dir.path().join("ca.pem");
     let leaf_path = dir.path().join("camera.pem");
     let path = |path: &Path| path.to_str().unwrap().to_owned();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=Test Company CA",
-            "-keyout",
-            &path(&ca_key),
-            "-out",
-            &path(&ca_cert),
-        ],
-        b"",
-    );
+    openssl_self_signed(&ca_key, &ca_cert, "/CN=Test Company CA", 365, &[]);
     openssl(
         &[
             "x509",

@@ -567,27 +567,12 @@ fn chain_of_a_non_ca_is_flagged() {
     let work = tempfile::tempdir().unwrap();
     let path = |name: &str| work.path().join(name).to_str().unwrap().to_owned();
     // An "issuer" that is an ordinary server certificate, not a CA.
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Not A CA",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-            &path("issuer.key"),
-            "-out",
-            &path("issuer.pem"),
-        ],
-        b"",
+    openssl_self_signed(
+        &work.path().join("issuer.key"),
+        &work.path().join("issuer.pem"),
+        "/CN=Not A CA",
+        30,
+        &["basicConstraints=critical,CA:FALSE"],
     );
     openssl(
         &[

@@ -488,65 +488,60 @@ pub fn first_pem_certificate(text: &str) -> Option<String> {
     Some(format!("{}\n", &text[start..end]))
 }
 
+/// Writes a new ECDSA P-256 key to `key` and a self-signed certificate for
+/// it to `cert`, with `subject`, `days` of validity and each `-addext` value
+/// in `extensions`.
+pub fn openssl_self_signed(key: &Path, cert: &Path, subject: &str, days: u32, extensions: &[&str]) {
+    let days = days.to_string();
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        &days,
+        "-subj",
+        subject,
+    ];
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    args.extend([
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    openssl(&args, b"");
+}
+
 /// Writes `key.pem` and a self-signed `cert.pem` made by openssl into `dir`:
 /// ECDSA P-256, common name `common_name`, subjectAltName `san` (such as
 /// `IP:127.0.0.1`), valid for `days`. Stands for a factory or uploaded pair.
 pub fn openssl_pair(dir: &Path, common_name: &str, san: &str, days: u32) {
-    let output = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-        ])
-        .args([
-            "-days",
-            &days.to_string(),
-            "-subj",
-            &format!("/CN={common_name}"),
-        ])
-        .args(["-addext", &format!("subjectAltName={san}")])
-        .arg("-keyout")
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .expect("openssl is installed (the test setup installs it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    openssl_self_signed(
+        &dir.join("key.pem"),
+        &dir.join("cert.pem"),
+        &format!("/CN={common_name}"),
+        days,
+        &[&format!("subjectAltName={san}")],
     );
 }
 
 /// A test CA made with openssl: `ca.pem` and `ca-key.pem` in `dir`.
 pub fn openssl_ca(dir: &Path) {
-    openssl(
+    openssl_self_signed(
+        &dir.join("ca-key.pem"),
+        &dir.join("ca.pem"),
+        "/CN=Upload Test CA",
+        30,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=Upload Test CA",
-            "-addext",
             "basicConstraints=critical,CA:TRUE",
-            "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            dir.join("ca-key.pem").to_str().unwrap(),
-            "-out",
-            dir.join("ca.pem").to_str().unwrap(),
         ],
-        b"",
     );
 }
 
