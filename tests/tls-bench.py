@@ -15,8 +15,8 @@ Prints Markdown tables. Needs root only to install nginx and openssl.
 
     tests/tls-bench.py [--runs N] [--seconds S] [--static]
 
---static measures camcertd linked statically, as the camera build is, for the
-host's architecture.
+--static measures camcertd linked statically and not position-independent, as
+the camera builds are, for the host's architecture.
 """
 
 import argparse
@@ -220,7 +220,9 @@ def main():
                      if line.startswith("host:"))
         flags = f"CARGO_TARGET_{host.upper().replace('-', '_')}_RUSTFLAGS"
         run(["cargo", "build", "--release", "--locked", "--target", host], cwd=ROOT,
-            env={**os.environ, flags: "-C target-feature=+crt-static"})
+            # The camera targets link a fixed-address executable. The host's
+            # static default is position-independent and relocates itself at start.
+            env={**os.environ, flags: "-C target-feature=+crt-static -C relocation-model=static"})
         BINARY = os.path.join(ROOT, "target", host, "release", "camcertd")
     else:
         run(["cargo", "build", "--release", "--locked"], cwd=ROOT)
