@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Seeds and runs every fuzz target for SECONDS each (default 60), one after
-# the other with one job, then prints executions, coverage and crashes.
+# the other on one core, then prints executions, coverage and crashes.
 #
 # Usage: bash fuzz/run.sh [-s SANITIZER] [SECONDS] [TARGET...]
 #
@@ -57,23 +57,27 @@ done
 # Debug assertions (-a) turn integer overflow into a panic.
 cargo fuzz build -s "$sanitizer" -a
 
+host=$(rustc -vV | sed -n 's/^host: //p')
 mkdir -p fuzz/logs
 status=0
 for target in "${targets[@]}"; do
     log="fuzz/logs/$target.log"
     echo "== $target: ${seconds} s, sanitizer $sanitizer"
+    mkdir -p "fuzz/artifacts/$target"
+    # Runs the binary that `cargo fuzz run` would start, so that each output
+    # line can be prefixed with the seconds since the start for coverage.py.
+    start=$SECONDS
     set +e
-    cargo fuzz run -s "$sanitizer" -a "$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -jobs=1 -workers=1 \
-        -rss_limit_mb=512 -timeout=5 \
-        -print_final_stats=1 >"$log" 2>&1
-    result=$?
-    # With -jobs, libFuzzer also leaves the run's output in fuzz-0.log, which
-    # it has already copied to its own output.
-    rm -f fuzz-0.log
+    "fuzz/target/$host/release/$target" "fuzz/corpus/$target" \
+        -max_total_time="$seconds" -rss_limit_mb=512 -timeout=5 \
+        -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$target/" 2>&1 |
+        while IFS= read -r line; do
+            printf '%s %s\n' "$((SECONDS - start))" "$line"
+        done >"$log"
+    result=${PIPESTATUS[0]}
     set -e
-    grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$log" | tail -n 1 || true
-    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" | sort -u || true
+    python3 fuzz/coverage.py "$log"
+    grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" | sort -u || true
     if [ "$result" -ne 0 ]; then
         status=1
         echo "$target: finding, see $log"
