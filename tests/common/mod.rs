@@ -270,10 +270,21 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.is_running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if !self.is_running() {
+            return;
         }
+        // SIGTERM first, so that the service exits normally and preloaded
+        // libraries such as libfaketime remove their files in /dev/shm.
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
