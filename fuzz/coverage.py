@@ -2,8 +2,8 @@
 """Summarize a fuzzing log written by run.sh: coverage over time and when it last grew.
 
 Each log line starts with the seconds since the run began, which run.sh
-adds to libFuzzer's output. A target has plateaued when no input has added
-a covered edge (libFuzzer's `cov`) for a long stretch of the run.
+adds to libFuzzer's output. The growth of covered edges (libFuzzer's `cov`)
+over the last doubling of executions tells whether a target has plateaued.
 
 Usage: coverage.py LOG [LOG...]
 """
@@ -36,6 +36,10 @@ def summarize(path):
         quiet_seconds = seconds - last_growth[0]
         print(f"  no new edge for the last {quiet_seconds} s ({100 * quiet_seconds / seconds:.0f} % of the run)"
               f" and {executions - last_growth[1]:,} executions")
+    halfway = [event for event in events if event[1] <= executions / 2][-1]
+    if halfway[2] > 0:
+        print(f"  last doubling of executions: cov {halfway[2]} to {cov},"
+              f" {100 * (cov - halfway[2]) / halfway[2]:.1f} % more")
     for minute in MINUTES:
         if minute * 60 > seconds:
             break

@@ -64,8 +64,8 @@ for target in "${targets[@]}"; do
     log="fuzz/logs/$target.log"
     echo "== $target: ${seconds} s, sanitizer $sanitizer"
     mkdir -p "fuzz/artifacts/$target"
-    # Runs the binary that `cargo fuzz run` would start, so that each output
-    # line can be prefixed with the seconds since the start for coverage.py.
+    # Starts the binary that `cargo fuzz run` would start, and prefixes each
+    # output line with the seconds since the start, which coverage.py reads.
     start=$SECONDS
     set +e
     "fuzz/target/$host/release/$target" "fuzz/corpus/$target" \

@@ -1087,7 +1087,7 @@ impl Manager {
                 tracing::info!("no usable address; keeping the certificate until one returns");
             }
             AddressDecision::NoAddresses => {
-                tracing::info!(addresses = ?self.addresses, "keeping the certificate: none of the current addresses is in certificate.device_ca.permitted_ip_ranges");
+                tracing::info!(addresses = ?self.addresses, "keeping the certificate: no current address is in certificate.device_ca.permitted_ip_ranges; add the camera's range there and recreate the root");
             }
             AddressDecision::Warn => {
                 tracing::warn!(

@@ -646,14 +646,10 @@ fn device_ca_leaf_follows_address_changes_under_one_root() {
     // With only such addresses left, the leaf stays, and the log blames the
     // root's ranges, not a missing address.
     namespace.ip(&["addr", "del", "198.51.100.20/24", "dev", "veth0"]);
-    let ranges_line =
-        "none of the current addresses is in certificate.device_ca.permitted_ip_ranges";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !server.log_text().contains(ranges_line) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let ranges_line = "no current address is in certificate.device_ca.permitted_ip_ranges";
+    let logged = server.wait_for_log(ranges_line, std::time::Duration::from_secs(20));
     let log = server.log_text();
-    assert!(log.contains(ranges_line), "{log}");
+    assert!(logged, "{log}");
     assert!(!log.contains("no usable address"), "{log}");
     assert_eq!(active(), generation_before, "{log}");
 }
